@@ -1,0 +1,152 @@
+"""Composing alerts and reading their progress: what an operator sees before and after sending."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from alerting import audit, targeting
+from alerting.errors import NotFound, ValidationError
+from alerting.models import Alert, AlertRecipient, Delivery, Incident, Recipient
+from alerting.statuses import NO_RESPONSE, AlertStatus, DeliveryStatus, ResponseKind, Severity
+from alerting.timefmt import iso
+
+MAX_TITLE = 300
+#: Long enough for an email or a voice script; SMS splits it into segments.
+MAX_MESSAGE = 5000
+#: Always reported for each channel, so clients can read them without checking for absence.
+REPORTED_DELIVERY_STATUSES = tuple(DeliveryStatus)
+
+
+def _required_text(data: dict[str, Any], key: str, limit: int) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{key} is required and must not be empty", field=key)
+    if len(value) > limit:
+        raise ValidationError(f"{key} is longer than {limit} characters ({len(value)})", field=key)
+    return value.strip()
+
+
+def _channels(value: Any, available: Iterable[str]) -> list[str]:
+    available = list(available)
+    if not isinstance(value, list) or not value or not all(isinstance(c, str) for c in value):
+        raise ValidationError(f"channels must be a non-empty list, e.g. {available[:2]}", field="channels")
+    unknown = [c for c in value if c not in available]
+    if unknown:
+        raise ValidationError(f"channel {unknown[0]!r} is not configured; configured channels: "
+                              f"{', '.join(available)}", field="channels")
+    return list(dict.fromkeys(value))
+
+
+def create_alert(session: Session, data: Any, *, actor: str, available_channels: Iterable[str]) -> Alert:
+    """Check and store a draft alert; it opens a new incident unless it names an open one."""
+    if not isinstance(data, dict):
+        raise ValidationError("the alert must be a JSON object")
+    title = _required_text(data, "title", MAX_TITLE)
+    message = _required_text(data, "message", MAX_MESSAGE)
+    channels = _channels(data.get("channels"), available_channels)
+    target = targeting.normalize_target(session, data.get("target"))
+    severity = str(data.get("severity", Severity.SEVERE)).lower()
+    if severity not in set(Severity):
+        raise ValidationError(f"severity must be one of {', '.join(Severity)}", field="severity")
+    drill = data.get("drill", False)
+    if not isinstance(drill, bool):
+        raise ValidationError("drill must be true or false", field="drill")
+    incident = _incident_for(session, data, title, actor)
+    alert = Alert(incident=incident, title=title, message=message, channels=channels, target=target,
+                  severity=severity, drill=drill, status=AlertStatus.DRAFT, created_by=actor)
+    session.add(alert)
+    session.flush()
+    audit.record(session, actor, "alert.create", "alert", alert.id, incident_id=incident.id,
+                 channels=channels, drill=drill)
+    return alert
+
+
+def _incident_for(session: Session, data: dict[str, Any], title: str, actor: str) -> Incident:
+    if data.get("incident_id") is not None:
+        incident = session.get(Incident, data["incident_id"]) if isinstance(data["incident_id"], int) else None
+        if incident is None:
+            raise ValidationError(f"no incident with id {data['incident_id']!r}", field="incident_id")
+        if incident.status != "open":
+            raise ValidationError(f"incident {incident.id} is closed", field="incident_id")
+        return incident
+    name = data.get("incident") or title
+    if not isinstance(name, str) or len(name) > MAX_TITLE:
+        raise ValidationError(f"incident must be a name of at most {MAX_TITLE} characters", field="incident")
+    incident = Incident(name=name.strip(), created_by=actor)
+    session.add(incident)
+    session.flush()
+    audit.record(session, actor, "incident.open", "incident", incident.id)
+    return incident
+
+
+def get_alert(session: Session, alert_id: int) -> Alert:
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound(f"no alert with id {alert_id}")
+    return alert
+
+
+def summary(session: Session, alert: Alert) -> dict[str, Any]:
+    """The alert with its live counts; each message is counted once, under its current status."""
+    deliveries: dict[str, dict[str, int]] = {c: dict.fromkeys(REPORTED_DELIVERY_STATUSES, 0) for c in alert.channels}
+    for channel, status, n in session.execute(
+            select(Delivery.channel, Delivery.status, func.count()).where(Delivery.alert_id == alert.id)
+            .group_by(Delivery.channel, Delivery.status)):
+        deliveries.setdefault(channel, dict.fromkeys(REPORTED_DELIVERY_STATUSES, 0))[status] = n
+    responses = {k: 0 for k in (*ResponseKind, NO_RESPONSE)}
+    for response, n in session.execute(
+            select(AlertRecipient.response, func.count()).where(AlertRecipient.alert_id == alert.id)
+            .group_by(AlertRecipient.response)):
+        responses[response or NO_RESPONSE] = n
+    if alert.status == AlertStatus.DRAFT:
+        recipients = targeting.count(session, alert.target)
+    else:
+        recipients = sum(responses.values())
+    reached = {c: session.scalar(select(func.count(func.distinct(Delivery.recipient_id)))
+                                 .where(Delivery.alert_id == alert.id, Delivery.channel == c)) or 0
+               for c in alert.channels} if alert.resolved_at else {}
+    return {
+        "id": alert.id, "status": alert.status, "title": alert.title, "message": alert.message,
+        "severity": alert.severity, "channels": alert.channels, "target": alert.target, "drill": alert.drill,
+        "incident": {"id": alert.incident.id, "name": alert.incident.name, "status": alert.incident.status},
+        "created_by": alert.created_by, "sent_by": alert.sent_by,
+        "created_at": iso(alert.created_at), "send_requested_at": iso(alert.send_requested_at),
+        "resolved_at": iso(alert.resolved_at), "sent_at": iso(alert.sent_at),
+        "cancelled_at": iso(alert.cancelled_at), "closed_at": iso(alert.closed_at),
+        "recipients": recipients,
+        "deliveries": deliveries,
+        # People with no usable contact (or opted out) on a channel: counted, never silently lost.
+        "skipped": {c: recipients - reached[c] for c in reached},
+        "responses": responses,
+    }
+
+
+def recipient_states(session: Session, alert: Alert, *, after: int = 0, limit: int = 500,
+                     response: str | None = None) -> dict[str, Any]:
+    """Each targeted person with their response and, per channel, their latest delivery status."""
+    query = (select(AlertRecipient, Recipient.external_id, Recipient.name)
+             .join(Recipient, Recipient.id == AlertRecipient.recipient_id)
+             .where(AlertRecipient.alert_id == alert.id, AlertRecipient.recipient_id > after)
+             .order_by(AlertRecipient.recipient_id).limit(limit))
+    if response == NO_RESPONSE:
+        query = query.where(AlertRecipient.response.is_(None))
+    elif response:
+        query = query.where(AlertRecipient.response == response)
+    rows = session.execute(query).all()
+    ids = [row[0].recipient_id for row in rows]
+    latest: dict[int, dict[str, dict[str, Any]]] = {}
+    if ids:
+        for rid, channel, status, attempt, provider, error in session.execute(
+                select(Delivery.recipient_id, Delivery.channel, Delivery.status, Delivery.attempt,
+                       Delivery.provider, Delivery.error_code)
+                .where(Delivery.alert_id == alert.id, Delivery.recipient_id.in_(ids)).order_by(Delivery.attempt)):
+            latest.setdefault(rid, {})[channel] = {"status": status, "attempt": attempt, "provider": provider,
+                                                   "error": error}
+    people = [{"external_id": external_id, "name": name, "response": state.response or NO_RESPONSE,
+               "first_response_at": iso(state.first_response_at), "last_response_at": iso(state.last_response_at),
+               "deliveries": latest.get(state.recipient_id, {})}
+              for state, external_id, name in rows]
+    next_after = ids[-1] if len(ids) == limit else None
+    return {"recipients": people, "next_after": next_after}

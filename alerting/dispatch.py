@@ -1,0 +1,142 @@
+"""Sending an alert: from "send" pressed to every message enqueued, streaming.
+
+    request_send   (web)     draft -> sending, once, whoever presses send and however often
+    dispatch_alert (worker)  resolve recipients chunk by chunk; per chunk write the people and one
+                             pending delivery per channel, commit, then enqueue the chunk's send jobs
+    sending.send_batch       (worker) claim, send, record; see alerting/sending.py
+
+Every write is idempotent (INSERT ... ON CONFLICT DO NOTHING on the natural keys), so a dispatch
+that dies half-way is simply run again: it resumes without doubling anyone. Messages are written as
+intent ("pending") before any job can see them; the database, not Redis, says what remains to send.
+"""
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from alerting import audit, targeting
+from alerting.alerts import get_alert
+from alerting.errors import Conflict, ValidationError
+from alerting.models import Alert, AlertRecipient, Delivery, OptOut, utcnow
+from alerting.sql import insert_ignoring_duplicates
+from alerting.statuses import AlertStatus, Channel, DeliveryStatus
+from alerting.targeting import TargetRow
+
+
+class Enqueuer(Protocol):
+    """Where the core hands work to workers (RQ in production, see ops/queues.py)."""
+
+    def enqueue_dispatch(self, alert_id: int, *, urgent: bool) -> None: ...
+
+    def enqueue_sends(self, alert_id: int, channel: str, batches: Sequence[Sequence[int]], *, urgent: bool) -> None: ...
+
+
+def is_urgent(alert: Alert) -> bool:
+    """Real alerts go to the urgent queue; drills never delay them."""
+    return not alert.drill
+
+
+def request_send(session: Session, alert_id: int, *, actor: str) -> tuple[Alert, bool]:
+    """Mark a draft as sending. Returns (alert, started); a repeated press starts nothing new."""
+    alert = get_alert(session, alert_id)
+    if alert.status in (AlertStatus.SENDING, AlertStatus.SENT):
+        return alert, False
+    if alert.status != AlertStatus.DRAFT:
+        raise Conflict(f"alert {alert.id} is {alert.status} and cannot be sent")
+    if targeting.count(session, alert.target) == 0:
+        raise ValidationError("the target reaches no one: no recipient is in its groups", field="target")
+    now = utcnow()
+    # Compare-and-set: of two operators pressing send at once, exactly one update matches.
+    changed = session.execute(update(Alert).where(Alert.id == alert.id, Alert.status == AlertStatus.DRAFT)
+                              .values(status=AlertStatus.SENDING, send_requested_at=now, sent_by=actor)).rowcount
+    session.refresh(alert)
+    if not changed:
+        return alert, False
+    audit.record(session, actor, "alert.send", "alert", alert.id, channels=alert.channels, drill=alert.drill)
+    return alert, True
+
+
+def _address(row: TargetRow, channel: str) -> str | None:
+    if channel in (Channel.SMS, Channel.VOICE):
+        return row.phone
+    if channel == Channel.EMAIL:
+        return row.email
+    return None
+
+
+def dispatch_alert(sessions: sessionmaker[Session], enqueuer: Enqueuer, alert_id: int, *,
+                   chunk_size: int, batch_size: int) -> int:
+    """Resolve, record and enqueue an alert's messages; returns the number of people reached."""
+    with sessions.begin() as session:
+        alert = get_alert(session, alert_id)
+        if alert.status != AlertStatus.SENDING:
+            return 0
+        target, channels, urgent = alert.target, list(alert.channels), is_urgent(alert)
+    after, people = 0, 0
+    while True:
+        with sessions.begin() as session:
+            rows = targeting.resolve_chunk(session, target, after, chunk_size)
+            if not rows:
+                break
+            pending = _record_chunk(session, alert_id, channels, rows)
+        # Enqueued only after the commit, so a worker always finds the rows it is given.
+        for channel, ids in pending.items():
+            batches = [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
+            enqueuer.enqueue_sends(alert_id, channel, batches, urgent=urgent)
+        after, people = rows[-1].id, people + len(rows)
+    with sessions.begin() as session:
+        total = session.scalar(select(func.count()).select_from(AlertRecipient)
+                               .where(AlertRecipient.alert_id == alert_id)) or 0
+        session.execute(update(Alert).where(Alert.id == alert_id)
+                        .values(recipient_count=total, resolved_at=utcnow()))
+        finish_if_done(session, alert_id)
+    return total
+
+
+def _record_chunk(session: Session, alert_id: int, channels: list[str], rows: list[TargetRow]) -> dict[str, list[int]]:
+    insert_ignoring_duplicates(session, AlertRecipient.__table__,
+                               [{"alert_id": alert_id, "recipient_id": r.id, "response_rank": 0} for r in rows])
+    now = utcnow()
+    for channel in channels:
+        addressed = [(r, _address(r, channel)) for r in rows]
+        addressed = [(r, a) for r, a in addressed if a]
+        opted_out = set(session.scalars(select(OptOut.address).where(
+            OptOut.channel == channel, OptOut.address.in_({a for _, a in addressed})))) if addressed else set()
+        insert_ignoring_duplicates(session, Delivery.__table__, [
+            {"alert_id": alert_id, "recipient_id": r.id, "channel": channel, "attempt": 1, "address": a,
+             "status": DeliveryStatus.PENDING, "status_rank": 0, "tries": 0, "created_at": now, "updated_at": now}
+            for r, a in addressed if a not in opted_out])
+    pending: dict[str, list[int]] = {}
+    for channel, delivery_id in session.execute(
+            select(Delivery.channel, Delivery.id).where(
+                Delivery.alert_id == alert_id, Delivery.status == DeliveryStatus.PENDING,
+                Delivery.recipient_id.between(rows[0].id, rows[-1].id)).order_by(Delivery.id)):
+        pending.setdefault(channel, []).append(delivery_id)
+    return pending
+
+
+def finish_if_done(session: Session, alert_id: int) -> bool:
+    """sending -> sent once every recipient is resolved and no message waits or is in flight."""
+    alert = session.get(Alert, alert_id)
+    if alert is None or alert.status != AlertStatus.SENDING or alert.resolved_at is None:
+        return False
+    in_flight = session.scalar(select(Delivery.id).where(
+        Delivery.alert_id == alert_id, Delivery.status_rank < 2).limit(1))
+    if in_flight is not None:
+        return False
+    session.execute(update(Alert).where(Alert.id == alert_id, Alert.status == AlertStatus.SENDING)
+                    .values(status=AlertStatus.SENT, sent_at=utcnow()))
+    return True
+
+
+def pending_batches(session: Session, alert_id: int, batch_size: int) -> dict[str, list[list[int]]]:
+    """Every message of an alert still waiting to be sent, as batches: what a reconciler re-enqueues."""
+    pending: dict[str, list[int]] = {}
+    for channel, delivery_id in session.execute(
+            select(Delivery.channel, Delivery.id).where(Delivery.alert_id == alert_id,
+                                                        Delivery.status == DeliveryStatus.PENDING)
+            .order_by(Delivery.id)):
+        pending.setdefault(channel, []).append(delivery_id)
+    return {c: [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)] for c, ids in pending.items()}

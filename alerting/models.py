@@ -1,0 +1,173 @@
+"""The database schema: the single source of truth. Redis only carries work.
+
+Personal data (phone, email, names) lives on `recipients`; a delivery copies the address it was sent
+to, because replies and provider callbacks must be matched to what was actually sent even if the
+person's contact changes afterwards.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON, list[Any]: JSON}
+
+class Group(Base):
+    __tablename__ = "groups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+class RecipientGroup(Base):
+    __tablename__ = "recipient_groups"
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    __table_args__ = (Index("ix_recipient_groups_group", "group_id", "recipient_id"),)
+
+class Recipient(Base):
+    __tablename__ = "recipients"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(300), default="")
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164
+    email: Mapped[str | None] = mapped_column(String(320))
+    locale: Mapped[str] = mapped_column(String(20), default="en")
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    groups: Mapped[list[Group]] = relationship(secondary="recipient_groups", lazy="selectin")
+
+class OptOut(Base):
+    """A contact address that asked not to be messaged on a channel (SMS STOP). Suppressed at send time."""
+    __tablename__ = "opt_outs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(320))
+    source: Mapped[str] = mapped_column(String(50))  # "sms-keyword", "api", ...
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_opt_outs_channel_address"),)
+
+class Incident(Base):
+    """A named situation grouping its alerts: the first warning, the updates, the all-clear."""
+    __tablename__ = "incidents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    message: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(20), default="severe")
+    channels: Mapped[list[Any]] = mapped_column(default=list)
+    target: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    recipient_count: Mapped[int | None]
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    sent_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    send_requested_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]     # every recipient written and every batch enqueued
+    sent_at: Mapped[datetime | None]         # every message handed over or failed for good
+    cancelled_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    incident: Mapped[Incident] = relationship(lazy="joined")
+
+class AlertRecipient(Base):
+    """One person targeted by one alert, with their accountability state (their strongest response)."""
+    __tablename__ = "alert_recipients"
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"), primary_key=True)
+    response: Mapped[str | None] = mapped_column(String(20))        # None until they answer
+    response_rank: Mapped[int] = mapped_column(Integer, default=0)
+    first_response_at: Mapped[datetime | None]
+    last_response_at: Mapped[datetime | None]
+    __table_args__ = (Index("ix_alert_recipients_alert_response", "alert_id", "response"),)
+
+class Delivery(Base):
+    """One message to one person on one channel. Written before sending (intent), updated after."""
+    __tablename__ = "deliveries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    address: Mapped[str | None] = mapped_column(String(320))
+    provider: Mapped[str | None] = mapped_column(String(100))
+    provider_message_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status_rank: Mapped[int] = mapped_column(Integer, default=0)
+    tries: Mapped[int] = mapped_column(Integer, default=0)          # provider calls made so far
+    error_code: Mapped[str | None] = mapped_column(String(50))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None]
+    queued_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (
+        UniqueConstraint("alert_id", "recipient_id", "channel", "attempt", name="uq_deliveries_once"),
+        Index("ix_deliveries_alert_status", "alert_id", "channel", "status"),
+        Index("ix_deliveries_address", "channel", "address", "id"),
+    )
+
+class Response(Base):
+    """Something a person told us about an alert: a reply, a keypress, a tap. Kept even when late."""
+    __tablename__ = "responses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(20))
+    raw_text: Mapped[str] = mapped_column(Text, default="")
+    provider_message_id: Mapped[str | None] = mapped_column(String(100), unique=True)  # duplicate webhooks
+    counted: Mapped[bool] = mapped_column(Boolean, default=True)  # False when it arrived after close
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+class AuditEntry(Base):
+    """Who did what, when. Append-only: the migration adds triggers that refuse UPDATE and DELETE."""
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    subject_type: Mapped[str] = mapped_column(String(50), default="")
+    subject_id: Mapped[str] = mapped_column(String(100), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+class ApiToken(Base):
+    """A bearer token for the JSON API. Only its SHA-256 is stored."""
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

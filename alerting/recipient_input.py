@@ -1,0 +1,171 @@
+"""Turning outside data (JSON objects, CSV rows) into checked recipient values.
+
+Nothing here touches the database: every row is checked on its own, so one bad row is reported
+with its line and field and never stops the good rows around it.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+from alerting.contacts import ContactError, normalize_email, normalize_locale, normalize_phone
+
+#: Columns with a meaning of their own; any other CSV column becomes a free attribute.
+KNOWN_COLUMNS = ("external_id", "name", "phone", "email", "groups", "locale")
+GROUP_SEPARATOR = ";"
+MAX_EXTERNAL_ID = 200
+MAX_NAME = 300
+
+
+@dataclass
+class RecipientInput:
+    external_id: str
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    locale: str | None = None
+    groups: list[str] | None = None          # None: leave memberships as they are
+    attributes: dict[str, Any] | None = None  # None: leave attributes as they are
+    line: int | None = None                   # CSV line, for error reports
+    #: Fields present in the input: a field left out keeps its stored value on update.
+    given: set[str] = field(default_factory=set)
+
+
+@dataclass
+class RowError:
+    message: str
+    field: str | None = None
+    value: Any = None
+    line: int | None = None
+    index: int | None = None  # position in a JSON list
+    external_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+class RowRejected(Exception):
+    def __init__(self, error: RowError):
+        super().__init__(error.message)
+        self.error = error
+
+
+def _text(value: Any, field_name: str, limit: int) -> str:
+    if not isinstance(value, str):
+        raise RowRejected(RowError(f"{field_name} must be text", field=field_name, value=value))
+    value = value.strip()
+    if len(value) > limit:
+        raise RowRejected(RowError(f"{field_name} is longer than {limit} characters", field=field_name))
+    return value
+
+
+def parse_recipient(data: Mapping[str, Any], *, line: int | None = None) -> RecipientInput:
+    """Check one recipient; raise RowRejected naming the field and value at fault."""
+    if not isinstance(data, Mapping):
+        raise RowRejected(RowError("each recipient must be a JSON object"))
+    raw_id = data.get("external_id")
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        raw_id = str(raw_id)  # student and employee numbers often arrive as JSON numbers
+    external_id = "" if raw_id is None else _text(raw_id, "external_id", MAX_EXTERNAL_ID)
+    if not external_id:
+        raise RowRejected(RowError("external_id is required", field="external_id"))
+    result = RecipientInput(external_id=external_id, line=line)
+    for name, normalize in (("phone", normalize_phone), ("email", normalize_email), ("locale", normalize_locale)):
+        if name not in data:
+            continue
+        result.given.add(name)
+        raw = data[name]
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            continue  # given as empty: clears the stored value (locale falls back to "en")
+        try:
+            setattr(result, name, normalize(_text(raw, name, 320)))
+        except ContactError as exc:
+            raise RowRejected(RowError(str(exc), field=name, value=raw, external_id=external_id)) from None
+    if "name" in data:
+        result.given.add("name")
+        result.name = _text(data["name"] or "", "name", MAX_NAME)
+    if "groups" in data:
+        result.given.add("groups")
+        result.groups = _parse_groups(data["groups"], external_id)
+    if "attributes" in data:
+        attrs = data["attributes"]
+        if attrs is not None and not isinstance(attrs, Mapping):
+            raise RowRejected(RowError("attributes must be an object", field="attributes", external_id=external_id))
+        result.given.add("attributes")
+        result.attributes = dict(attrs or {})
+    return result
+
+
+def _parse_groups(raw: Any, external_id: str) -> list[str]:
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        names = raw.split(GROUP_SEPARATOR)
+    elif isinstance(raw, list) and all(isinstance(n, str) for n in raw):
+        names = raw
+    else:
+        raise RowRejected(RowError("groups must be a list of group names", field="groups", value=raw,
+                                   external_id=external_id))
+    seen: dict[str, None] = {}
+    for name in names:
+        if name.strip():
+            seen[name.strip()] = None
+    return list(seen)
+
+
+def parse_csv(body: bytes) -> tuple[list[RecipientInput], list[RowError]]:
+    """Read a CSV export (header row first). Line numbers are the file's: the header is line 1."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RowRejected(RowError(f"the file is not UTF-8 text (byte {exc.start})")) from None
+    rows, errors = [], []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise RowRejected(RowError("the file is empty: a header row is required", line=1)) from None
+    except csv.Error as exc:
+        raise RowRejected(RowError(f"the header row is not valid CSV ({exc})", line=1)) from None
+    if "external_id" not in header:
+        raise RowRejected(RowError("the header has no external_id column", line=1, value=",".join(header)))
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    if duplicates:
+        raise RowRejected(RowError(f"the header repeats column(s) {', '.join(duplicates)}", line=1))
+    for line, values in _numbered_rows(reader, errors):
+        if not any(v.strip() for v in values):
+            continue  # blank line
+        if len(values) != len(header):
+            errors.append(RowError(f"has {len(values)} fields; the header has {len(header)}", line=line))
+            continue
+        record: dict[str, Any] = {}
+        extra = {}
+        for column, value in zip(header, values):
+            if column in KNOWN_COLUMNS:
+                record[column] = value
+            elif column:
+                extra[column] = value.strip()
+        if extra:
+            record["attributes"] = extra
+        try:
+            rows.append(parse_recipient(record, line=line))
+        except RowRejected as exc:
+            exc.error.line = line
+            errors.append(exc.error)
+    return rows, errors
+
+
+def _numbered_rows(reader: Any, errors: list[RowError]) -> Iterator[tuple[int, list[str]]]:
+    """Yield (first line of the record, fields); a record broken beyond reading is reported and skipped."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            errors.append(RowError(f"is not valid CSV ({exc})", line=start))
+            continue
+        yield start, values

@@ -1,0 +1,165 @@
+"""Sending one batch of deliveries: claim, send concurrently, record. Runs inside a worker job.
+
+Delivery guarantee (at-least-once, with a small duplicate window):
+1. Claim: one UPDATE moves the batch's rows from `pending` to `sending`. Only rows this job moved
+   are sent, so two jobs holding the same ids (a re-enqueue after Redis loss) never both send.
+2. Send: each message goes to the provider; its status callback URL carries the delivery id.
+3. Record: one transaction writes every receipt. Transient failures go back to `pending` and the
+   job raises `RetryLater`, so RQ runs it again after a wait; permanent failures are final.
+A worker killed between 2 and 3 leaves rows in `sending`: the provider may or may not have those
+messages. That is the duplicate window. A provider callback for such a row (the URL carries the
+delivery id) moves it on; one still silent after `older_than` was almost surely never sent, and
+`requeue_stale` returns it to `pending`: at-least-once, a duplicate only if the provider took it and
+neither the worker nor any callback said so.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable, Sequence
+
+from sqlalchemy import bindparam, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from alerting import dispatch
+from alerting.models import Alert, Delivery, OptOut, utcnow
+from alerting.rendering import sms_text
+from alerting.sql import insert_ignoring_duplicates
+from alerting.statuses import DELIVERY_RANK, AlertStatus, Channel, DeliveryStatus
+from channels.base import ChannelAdapter, Outbound, Outcome, Receipt
+
+#: Provider error codes meaning the person has opted out at the carrier: suppress the address.
+OPTED_OUT_CODES = {"21610"}
+
+
+class RetryLater(Exception):
+    """Some messages failed transiently and are pending again; the job should be retried."""
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    public_url: str
+    org_name: str
+    concurrency: int
+    max_tries: int
+
+
+def _callback_url(public_url: str, channel: str, delivery_id: int) -> str | None:
+    if channel == Channel.SMS:
+        return f"{public_url}/hooks/twilio/status?d={delivery_id}"
+    return None
+
+
+def claim(session: Session, delivery_ids: Sequence[int]) -> list[tuple[int, str | None, int]]:
+    """Move pending rows to `sending`; returns (id, address, tries) of the rows this caller now owns."""
+    now = utcnow()
+    rows = session.execute(
+        update(Delivery).where(Delivery.id.in_(list(delivery_ids)), Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.SENDING, status_rank=DELIVERY_RANK[DeliveryStatus.SENDING],
+                claimed_at=now, updated_at=now, tries=Delivery.tries + 1)
+        .returning(Delivery.id, Delivery.address, Delivery.tries)).all()
+    return [tuple(r) for r in rows]
+
+
+async def _send_all(adapter: ChannelAdapter, messages: list[Outbound], concurrency: int) -> list[Receipt]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(message: Outbound) -> Receipt:
+        async with gate:
+            return await adapter.send(message)
+
+    return await asyncio.gather(*(one(m) for m in messages))
+
+
+def send_batch(sessions: sessionmaker[Session], make_adapter: Callable[[str], ChannelAdapter],
+               options: SendOptions, alert_id: int, channel: str, delivery_ids: Sequence[int]) -> dict[str, int]:
+    """Send the batch's pending deliveries; returns counts by outcome. Raises RetryLater if needed."""
+    with sessions.begin() as session:
+        alert = session.get(Alert, alert_id)
+        if alert is None:
+            return {}
+        if alert.status not in (AlertStatus.SENDING, AlertStatus.SENT):
+            _cancel(session, delivery_ids)
+            return {"cancelled": len(delivery_ids)}
+        body = sms_text(alert, options.org_name)
+        owned = claim(session, delivery_ids)
+    if not owned:
+        return {}
+    messages = [Outbound(key=i, to=address or "", body=body,
+                         status_callback=_callback_url(options.public_url, channel, i)) for i, address, _ in owned]
+
+    async def run() -> list[Receipt]:
+        adapter = make_adapter(channel)  # inside the loop: the twilio async client needs one
+        try:
+            return await _send_all(adapter, messages, options.concurrency)
+        finally:
+            await adapter.aclose()
+
+    receipts = asyncio.run(run())
+    tries = {i: t for i, _, t in owned}
+    addresses = {i: a for i, a, _ in owned}
+    with sessions.begin() as session:
+        counts = record_receipts(session, channel, receipts, tries, addresses, options.max_tries)
+        dispatch.finish_if_done(session, alert_id)
+    if counts.get("retry"):
+        raise RetryLater(f"{counts['retry']} of {len(receipts)} messages failed transiently")
+    return counts
+
+
+def record_receipts(session: Session, channel: str, receipts: list[Receipt], tries: dict[int, int],
+                    addresses: dict[int, str | None], max_tries: int) -> dict[str, int]:
+    now = utcnow()
+    accepted, retry, failed = [], [], []
+    for r in receipts:
+        params = {"did": r.key, "provider": r.provider, "sid": r.provider_message_id,
+                  "code": r.error_code, "error": r.error_message, "now": now}
+        if r.outcome == Outcome.ACCEPTED:
+            accepted.append(params)
+        elif r.outcome == Outcome.TRANSIENT and tries[r.key] < max_tries:
+            retry.append(params)
+        else:
+            if r.outcome == Outcome.TRANSIENT:
+                params["error"] = f"gave up after {tries[r.key]} tries: {r.error_message or r.error_code}"
+            failed.append(params)
+    conn = session.connection()
+    if accepted:
+        # A status callback may already have moved the row further (it carries the delivery id):
+        # the rank guard keeps the later state, and the provider and message id are stored either way.
+        conn.execute(update(Delivery).where(Delivery.id == bindparam("did")).values(
+            provider=bindparam("provider"), provider_message_id=bindparam("sid"), error_code=None,
+            error_message=None, updated_at=bindparam("now")), accepted)
+        conn.execute(update(Delivery).where(Delivery.id == bindparam("did"), Delivery.status_rank < 2).values(
+            status=DeliveryStatus.QUEUED, status_rank=DELIVERY_RANK[DeliveryStatus.QUEUED],
+            queued_at=bindparam("now")), accepted)
+    if retry:
+        conn.execute(update(Delivery).where(Delivery.id == bindparam("did")).values(
+            status=DeliveryStatus.PENDING, status_rank=0, provider=bindparam("provider"),
+            error_code=bindparam("code"), error_message=bindparam("error"), updated_at=bindparam("now")), retry)
+    if failed:
+        conn.execute(update(Delivery).where(Delivery.id == bindparam("did")).values(
+            status=DeliveryStatus.FAILED, status_rank=DELIVERY_RANK[DeliveryStatus.FAILED],
+            provider=bindparam("provider"), error_code=bindparam("code"), error_message=bindparam("error"),
+            failed_at=bindparam("now"), updated_at=bindparam("now")), failed)
+        opted_out = [addresses[p["did"]] for p in failed if p["code"] in OPTED_OUT_CODES and addresses[p["did"]]]
+        insert_ignoring_duplicates(session, OptOut.__table__, [
+            {"channel": channel, "address": a, "source": "provider", "created_at": now} for a in opted_out])
+    return {"accepted": len(accepted), "retry": len(retry), "failed": len(failed)}
+
+
+def _cancel(session: Session, delivery_ids: Sequence[int]) -> None:
+    now = utcnow()
+    session.execute(update(Delivery).where(Delivery.id.in_(list(delivery_ids)), Delivery.status == DeliveryStatus.PENDING)
+                    .values(status=DeliveryStatus.CANCELLED, status_rank=DELIVERY_RANK[DeliveryStatus.CANCELLED],
+                            updated_at=now))
+
+
+def requeue_stale(session: Session, older_than: timedelta) -> set[int]:
+    """Return to `pending` the rows claimed longer ago than any job takes; gives their alert ids."""
+    cutoff = utcnow() - older_than
+    rows = session.execute(update(Delivery).where(Delivery.status == DeliveryStatus.SENDING,
+                                                  Delivery.claimed_at < cutoff)
+                           .values(status=DeliveryStatus.PENDING, status_rank=0, updated_at=utcnow(),
+                                   error_code="requeued", error_message="its worker stopped mid-send")
+                           .returning(Delivery.alert_id)).all()
+    return {r[0] for r in rows}

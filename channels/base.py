@@ -1,0 +1,48 @@
+"""The contract every channel adapter keeps."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """One message to hand to a provider. `key` is the caller's id for it (a delivery id)."""
+    key: int
+    to: str
+    body: str
+    status_callback: str | None = None
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"    # the provider took it; status updates follow by callback
+    TRANSIENT = "transient"  # timeout, 5xx, 429, garbage: retry later or fail over to another provider
+    PERMANENT = "permanent"  # invalid number, unsubscribed: retrying cannot help; flag the contact
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    key: int
+    outcome: Outcome
+    provider: str
+    provider_message_id: str | None = None
+    status: str | None = None         # the provider's own status word ("queued", "accepted", ...)
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class ChannelAdapter(Protocol):
+    """Sends messages on one channel through one provider account."""
+
+    channel: ClassVar[str]
+    #: A name for this provider account, recorded on every delivery it carries ("twilio", "twilio-b").
+    provider: str
+
+    async def send(self, message: Outbound) -> Receipt:
+        """Hand one message to the provider. Never raises for provider trouble: it returns a receipt."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...

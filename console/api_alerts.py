@@ -1,0 +1,79 @@
+"""JSON API: composing, sending and following alerts."""
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import select
+
+from alerting import alerts, dispatch
+from alerting.errors import ValidationError
+from alerting.models import Alert
+from alerting.statuses import NO_RESPONSE, ResponseKind, Role
+from console.auth import require
+from console.db import in_transaction
+from console.errors import read_json
+from console.keys import RUNTIME
+
+
+def _alert_id(request: web.Request) -> int:
+    raw = request.match_info["alert_id"]
+    if not raw.isdigit():
+        raise web.HTTPNotFound()
+    return int(raw)
+
+
+async def create_alert(request: web.Request) -> web.Response:
+    actor = require(request, Role.OPERATOR)
+    data = await read_json(request)
+    channels = request.app[RUNTIME].available_channels
+    body = await in_transaction(request, lambda s: alerts.summary(
+        s, alerts.create_alert(s, data, actor=actor, available_channels=channels)))
+    return web.json_response(body, status=201)
+
+
+async def send_alert(request: web.Request) -> web.Response:
+    """Start sending; pressing send twice (or two operators at once) sends once."""
+    actor = require(request, Role.OPERATOR)
+    alert_id = _alert_id(request)
+    runtime = request.app[RUNTIME]
+    alert, started = await in_transaction(request, lambda s: dispatch.request_send(s, alert_id, actor=actor))
+    if started:
+        runtime.enqueuer.enqueue_dispatch(alert_id, urgent=dispatch.is_urgent(alert))
+    body = await in_transaction(request, lambda s: alerts.summary(s, alerts.get_alert(s, alert_id)))
+    body["started"] = started
+    return web.json_response(body, status=202)
+
+
+async def get_alert(request: web.Request) -> web.Response:
+    require(request, Role.VIEWER)
+    alert_id = _alert_id(request)
+    return web.json_response(await in_transaction(
+        request, lambda s: alerts.summary(s, alerts.get_alert(s, alert_id))))
+
+
+async def list_alerts(request: web.Request) -> web.Response:
+    require(request, Role.VIEWER)
+
+    def recent(session):  # type: ignore[no-untyped-def]
+        rows = session.scalars(select(Alert).order_by(Alert.id.desc()).limit(100))
+        return [{"id": a.id, "title": a.title, "status": a.status, "drill": a.drill, "channels": a.channels,
+                 "incident_id": a.incident_id, "recipients": a.recipient_count} for a in rows]
+
+    return web.json_response(await in_transaction(request, recent))
+
+
+async def alert_recipients(request: web.Request) -> web.Response:
+    """Per-person state, in pages: `?after=<next_after>&limit=500&response=safe|need_help|...`."""
+    require(request, Role.VIEWER)
+    alert_id = _alert_id(request)
+    try:
+        after = int(request.query.get("after", "0"))
+        limit = int(request.query.get("limit", "500"))
+    except ValueError:
+        raise ValidationError("after and limit must be whole numbers") from None
+    if not 1 <= limit <= 5000:
+        raise ValidationError("limit must be between 1 and 5000", field="limit")
+    response = request.query.get("response")
+    if response and response not in {*ResponseKind, NO_RESPONSE}:
+        raise ValidationError(f"response must be one of {', '.join([*ResponseKind, NO_RESPONSE])}", field="response")
+    return web.json_response(await in_transaction(request, lambda s: alerts.recipient_states(
+        s, alerts.get_alert(s, alert_id), after=after, limit=limit, response=response)))

@@ -1,0 +1,35 @@
+"""The application factory: `create_app(runtime)` gives the whole web app, ready to run."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from console.auth import bearer_auth_middleware
+from console.errors import errors_middleware
+from console.keys import DB_EXECUTOR, RUNTIME, TWILIO_TOKENS
+from console.routes import setup_routes
+from ops import defaults
+from ops.runtime import Runtime
+
+#: Threads running database work for the web process; SQLite serialises writers anyway.
+DB_THREADS = 8
+
+
+def create_app(runtime: Runtime, *, extra_twilio_tokens: tuple[str, ...] = ()) -> web.Application:
+    app = web.Application(client_max_size=defaults.MAX_BODY_BYTES,
+                          middlewares=[errors_middleware, bearer_auth_middleware])
+    app[RUNTIME] = runtime
+    tokens = tuple(t for t in (runtime.settings.twilio_auth_token, *extra_twilio_tokens) if t)
+    app[TWILIO_TOKENS] = tokens
+    app.cleanup_ctx.append(_db_executor)
+    setup_routes(app)
+    return app
+
+
+async def _db_executor(app: web.Application) -> AsyncIterator[None]:
+    executor = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="tocsin-db")
+    app[DB_EXECUTOR] = executor
+    yield
+    executor.shutdown(wait=True)

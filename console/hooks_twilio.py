@@ -1,0 +1,69 @@
+"""Twilio webhooks: inbound SMS and message status callbacks.
+
+The signature is checked before anything in the body is used. Twilio signs the public URL it
+called, so the check uses Tocsin's configured public URL, not the URL this process sees (they
+differ behind a proxy). Two auth tokens may be valid at once while credentials rotate.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Mapping
+
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from alerting import deliveries, replies
+from alerting.contacts import ContactError, normalize_phone
+from console.db import in_transaction
+from console.keys import RUNTIME, TWILIO_TOKENS
+
+log = logging.getLogger(__name__)
+
+
+def _twiml(*messages: str) -> web.Response:
+    response = MessagingResponse()
+    for text in messages:
+        response.message(text)
+    return web.Response(text=str(response), content_type="application/xml")
+
+
+async def _verified_form(request: web.Request) -> Mapping[str, str]:
+    signature = request.headers.get("X-Twilio-Signature", "")
+    form = await request.post()
+    params = {k: v for k, v in form.items() if isinstance(v, str)}
+    url = request.app[RUNTIME].settings.effective_public_url + request.path_qs
+    if not signature or not any(RequestValidator(t).validate(url, params, signature)
+                                for t in request.app[TWILIO_TOKENS]):
+        log.warning("refused a Twilio webhook with a missing or wrong signature on %s", request.path)
+        raise web.HTTPForbidden(text="invalid Twilio signature")
+    return params
+
+
+async def inbound_sms(request: web.Request) -> web.Response:
+    params = await _verified_form(request)
+    settings = request.app[RUNTIME].settings
+    try:
+        phone = normalize_phone(params.get("From", ""))
+    except ContactError:
+        log.info("ignored an inbound SMS from an unusable number (message %s)", params.get("MessageSid"))
+        return _twiml()
+    body = params.get("Body", "")
+    result = await in_transaction(request, lambda s: replies.record_inbound_sms(
+        s, phone, body, params.get("MessageSid") or None,
+        org_name=settings.org_name, org_contact=settings.org_contact))
+    log.info("inbound sms %s: %s, alert %s%s", params.get("MessageSid"), result.intent, result.alert_id,
+             " (duplicate)" if result.duplicate else "")
+    return _twiml(result.reply) if result.reply else _twiml()
+
+
+async def status_callback(request: web.Request) -> web.Response:
+    params = await _verified_form(request)
+    raw_id = request.query.get("d", "")
+    if not raw_id.isdigit():
+        return web.Response(status=204)  # not one of ours; acknowledged so Twilio does not retry
+    status = params.get("MessageStatus") or params.get("SmsStatus") or ""
+    changed = await in_transaction(request, lambda s: deliveries.apply_status(
+        s, int(raw_id), params.get("MessageSid"), status, params.get("ErrorCode")))
+    log.debug("status %s for delivery %s: %s", status, raw_id, "applied" if changed else "ignored")
+    return web.Response(status=204)

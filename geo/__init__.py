@@ -1,0 +1,1 @@
+"""Geographic targeting: geofences, recipient locations, and who is inside a zone (issue: geofence targeting)."""

@@ -1,0 +1,1 @@
+"""Operations: the command line, configuration, workers, embedded services and the provider sandbox."""

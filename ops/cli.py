@@ -1,0 +1,185 @@
+"""The `tocsin` command. Each sub-command takes its settings from TOCSIN_* variables; flags override."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ops.settings import Settings, SettingsError
+
+DESCRIPTION = """Tocsin: emergency mass notification.
+
+  tocsin serve                 the whole system (web, workers, embedded Redis/SQLite, sandbox)
+  tocsin worker                RQ workers alone, for other machines
+  tocsin sandbox               the provider sandbox alone
+  tocsin db upgrade            create or migrate the database schema
+  tocsin token create --role   print a new API token
+  tocsin demo seed             load the demo campus into an empty database
+
+Settings come from TOCSIN_* environment variables (see README); flags override them."""
+
+
+def _data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where the embedded SQLite database, Redis and secrets live "
+                             "(TOCSIN_DATABASE_URL overrides the database; default ./var)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tocsin", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run web app, workers and (embedded default) Redis + sandbox")
+    _data_dir(serve)
+    serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port to listen on (default 8080)")
+    serve.add_argument("--workers", type=int, default=None,
+                       help="RQ worker processes to start and supervise; 0 for web only (default 2)")
+    serve.add_argument("--demo", action="store_true",
+                       help="load the demo campus if the database is empty and print an admin token")
+
+    worker = commands.add_parser("worker", help="run an RQ worker (needs TOCSIN_REDIS_URL)")
+    _data_dir(worker)
+    worker.add_argument("--burst", action="store_true", help="exit once the queues are empty")
+
+    sandbox = commands.add_parser("sandbox", help="run the provider sandbox alone")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8090)
+    sandbox.add_argument("--inbound-sms-url", default=None,
+                         help="where replies are delivered (Tocsin's /hooks/twilio/sms)")
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    _data_dir(db_commands.add_parser("upgrade", help="create or migrate the schema to the latest version"))
+
+    token = commands.add_parser("token", help="API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser("create", help="create a token and print it (only the token)")
+    create.add_argument("--role", required=True, choices=["admin", "operator", "viewer"])
+    create.add_argument("--label", default="", help="a note saying who or what uses the token")
+    _data_dir(create)
+
+    demo = commands.add_parser("demo", help="demo data")
+    demo_commands = demo.add_subparsers(dest="demo_command", required=True, metavar="ACTION")
+    _data_dir(demo_commands.add_parser("seed", help="load the demo campus into an empty database"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env().with_overrides(data_dir=getattr(args, "data_dir", None))
+    except SettingsError as exc:
+        print(f"tocsin: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    handler = COMMANDS[args.command]
+    try:
+        return handler(args, settings) or 0
+    except SettingsError as exc:
+        print(f"tocsin: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from ops.serve import serve
+
+    settings = settings.with_overrides(host=args.host, port=args.port, workers=args.workers)
+    if settings.workers < 0:
+        raise SettingsError("--workers must be 0 or more")
+
+    token = None
+
+    def prepare(runtime) -> None:  # type: ignore[no-untyped-def]
+        nonlocal token
+        if args.demo:
+            token = _demo_token(runtime)
+
+    def ready(runtime) -> None:  # type: ignore[no-untyped-def]
+        url = runtime.settings.effective_public_url
+        lines = [f"Tocsin is running at {url}/  (health: {url}/healthz)",
+                 f"  database: {runtime.settings.effective_database_url}",
+                 f"  redis:    {runtime.settings.redis_url}",
+                 f"  workers:  {runtime.settings.workers}"]
+        if runtime.settings.twilio_account_sid and runtime.settings.twilio_api_base and "/sandbox/" in runtime.settings.twilio_api_base:
+            lines.append(f"  provider: sandbox at {url}/sandbox/ (inboxes: {url}/sandbox/messages?to=+1...)")
+        if token:
+            lines.append(f"  admin API token: {token}")
+        print("\n".join(lines), flush=True)
+
+    serve(settings, prepare=prepare, on_ready=ready)
+    return 0
+
+
+def _demo_token(runtime) -> str:  # type: ignore[no-untyped-def]
+    from alerting import tokens
+    from ops.demo import seed_demo
+
+    with runtime.sessions.begin() as session:
+        seed_demo(session)
+        return tokens.create_token(session, "admin", label="make run", actor="cli")
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from ops.worker import run_worker
+
+    if not settings.redis_url:
+        raise SettingsError("TOCSIN_REDIS_URL is required for `tocsin worker` (the Redis `tocsin serve` uses)")
+    run_worker(settings, burst=args.burst)
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from ops.sandbox import create_standalone_app
+
+    print(f"Tocsin sandbox on http://{args.host}:{args.port}/sandbox/ "
+          f"(Twilio API base: http://{args.host}:{args.port}/sandbox/twilio)", flush=True)
+    web.run_app(create_standalone_app(inbound_sms_url=args.inbound_sms_url), host=args.host, port=args.port,
+                print=None, access_log=None)
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from ops import database
+
+    database.upgrade(settings.effective_database_url)
+    print("database schema is up to date", file=sys.stderr)
+    return 0
+
+
+def _sessions(settings: Settings):  # type: ignore[no-untyped-def]
+    from ops import database
+
+    database.upgrade(settings.effective_database_url)
+    return database.make_sessions(database.make_engine(settings.effective_database_url))
+
+
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    from alerting import tokens
+
+    with _sessions(settings).begin() as session:
+        print(tokens.create_token(session, args.role, label=args.label, actor="cli"))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from ops.demo import seed_demo
+
+    with _sessions(settings).begin() as session:
+        created = seed_demo(session)
+    print("demo campus loaded" if created else "the database already has recipients; nothing loaded",
+          file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"serve": cmd_serve, "worker": cmd_worker, "sandbox": cmd_sandbox, "db": cmd_db,
+            "token": cmd_token, "demo": cmd_demo}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""Default values for every setting, each with the reason it has that value."""
+
+#: Where the embedded default keeps its SQLite database, Redis files and secrets.
+DATA_DIR = "./var"
+#: Listen on loopback only unless told otherwise: an unconfigured console must not face a network.
+HOST = "127.0.0.1"
+PORT = 8080
+#: RQ worker processes that `tocsin serve` starts and supervises; one per core on the reference machine.
+WORKERS = 2
+#: Recipients per send job. RQ costs 5-10 ms per job; 250 messages sent concurrently inside a job make
+#: that overhead negligible while keeping a failed or killed job's blast radius small.
+BATCH_SIZE = 250
+#: Provider API calls in flight per worker. Providers answer in ~100 ms, so concurrency, not CPU,
+#: bounds throughput; 100 matches aiohttp's default connection pool.
+SEND_CONCURRENCY = 100
+#: Recipients resolved and written per dispatch step: the first batch is enqueued after this many.
+RESOLVE_CHUNK = 2000
+#: Named in HELP replies and messages until the organisation configures its own.
+ORG_NAME = "Tocsin"
+ORG_CONTACT = "your emergency management office"
+LOG_LEVEL = "INFO"
+#: Retry waits (seconds) for a send job whose provider failed transiently (timeouts, 5xx, 429).
+SEND_RETRY_INTERVALS = (2, 5, 15, 30, 60)
+#: Largest request body the API accepts (CSV imports included).
+MAX_BODY_BYTES = 20 * 1024 * 1024

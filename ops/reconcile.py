@@ -1,0 +1,32 @@
+"""Start-up reconciliation: the database says what was still to do; Redis is told again.
+
+Safe to run any number of times: dispatch is idempotent and a send job only sends rows it claims.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from alerting import dispatch, sending
+from alerting.models import Alert
+from alerting.statuses import AlertStatus
+from ops.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: A claimed message older than this had its worker die mid-send (a batch takes seconds).
+STALE_CLAIM = timedelta(minutes=10)
+
+
+def reconcile(runtime: Runtime) -> int:
+    """Re-enqueue the dispatch of every alert still sending; returns how many."""
+    with runtime.sessions.begin() as session:
+        stale_alerts = sending.requeue_stale(session, STALE_CLAIM)
+        alerts = list(session.scalars(select(Alert).where(Alert.status == AlertStatus.SENDING)))
+    for alert in alerts:
+        runtime.enqueuer.enqueue_dispatch(alert.id, urgent=dispatch.is_urgent(alert))
+    if alerts or stale_alerts:
+        log.info("reconciled %d sending alert(s); %d had stale claims", len(alerts), len(stale_alerts))
+    return len(alerts)

@@ -1,0 +1,88 @@
+"""`tocsin serve`: the whole system in one command.
+
+With no configuration it is the embedded default: SQLite and a private Redis under the data
+directory, the provider sandbox mounted at /sandbox/, and a supervised pool of RQ workers. Each
+external service configured (TOCSIN_DATABASE_URL, TOCSIN_REDIS_URL, Twilio credentials) replaces
+its embedded stand-in, and nothing is started for it.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import replace
+from typing import Callable
+
+from aiohttp import web
+
+from console.app import create_app
+from ops import database
+from ops.embedded_redis import EmbeddedRedis, free_port
+from ops.reconcile import reconcile
+from ops.runtime import Runtime
+from ops.sandbox import create_sandbox_app
+from ops.secrets import stored_secret
+from ops.settings import SANDBOX_ACCOUNT_SID, SANDBOX_FROM_NUMBER, Settings
+from ops.worker import WorkerPool
+
+log = logging.getLogger(__name__)
+
+
+def with_sandbox_provider(settings: Settings) -> Settings:
+    """Point Twilio settings at this process's own sandbox (used when no account is configured)."""
+    return replace(settings, twilio_account_sid=SANDBOX_ACCOUNT_SID,
+                   twilio_auth_token=stored_secret(settings.data_dir, "sandbox-twilio-token", 16),
+                   twilio_from=settings.twilio_from or SANDBOX_FROM_NUMBER,
+                   twilio_api_base=f"{settings.effective_public_url}/sandbox/twilio")
+
+
+def serve(settings: Settings, *, prepare: Callable[[Runtime], None] | None = None,
+          on_ready: Callable[[Runtime], None] | None = None) -> None:
+    """Run until SIGINT/SIGTERM. `prepare` runs once the database is ready, before any worker
+    starts (demo data); `on_ready` once the site listens (the banner)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.port == 0:
+        settings = replace(settings, port=free_port(settings.host))
+    redis_server = None
+    if settings.embedded_redis:
+        redis_server = EmbeddedRedis(settings.data_dir / "redis")
+        settings = replace(settings, redis_url=redis_server.start())
+    run_sandbox = settings.uses_sandbox
+    if run_sandbox:
+        settings = with_sandbox_provider(settings)
+    pool = None
+    try:
+        database.upgrade(settings.effective_database_url)
+        runtime = Runtime.build(settings)
+        if prepare:
+            prepare(runtime)
+        reconcile(runtime)
+        app = create_app(runtime)
+        if run_sandbox:
+            app.add_subapp("/sandbox/", create_sandbox_app(
+                inbound_sms_url=f"{settings.effective_public_url}/hooks/twilio/sms"))
+        if settings.workers:
+            pool = WorkerPool(settings, settings.workers)
+            pool.start()
+        asyncio.run(_run_site(app, settings, lambda: on_ready(runtime) if on_ready else None))
+    finally:
+        if pool:
+            pool.stop()
+        if redis_server:
+            redis_server.stop()
+
+
+async def _run_site(app: web.Application, settings: Settings, on_ready: Callable[[], None]) -> None:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    on_ready()
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,140 @@
+"""Tocsin's configuration: one frozen `Settings`, built once from the environment.
+
+Only `ops/` reads the environment. Everything else receives the values it needs from here.
+Every setting is `TOCSIN_<NAME>`; command-line flags override the environment.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+from ops import defaults
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+#: The sandbox's Twilio account. Any SID works against the sandbox; a fixed one keeps logs readable.
+SANDBOX_ACCOUNT_SID = "AC" + "7" * 32
+#: Twilio's documented magic "From" number for tests; the sandbox accepts any.
+SANDBOX_FROM_NUMBER = "+15005550006"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(defaults.DATA_DIR)
+    host: str = defaults.HOST
+    port: int = defaults.PORT
+    workers: int = defaults.WORKERS
+    database_url: str | None = None
+    redis_url: str | None = None
+    public_url: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from: str | None = None
+    twilio_api_base: str | None = None
+    org_name: str = defaults.ORG_NAME
+    org_contact: str = defaults.ORG_CONTACT
+    batch_size: int = defaults.BATCH_SIZE
+    send_concurrency: int = defaults.SEND_CONCURRENCY
+    log_level: str = defaults.LOG_LEVEL
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    # ---- derived values -------------------------------------------------------------------
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def uses_sandbox(self) -> bool:
+        """No Twilio account configured: `serve` runs the sandbox and sends there."""
+        return self.twilio_account_sid is None
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tocsin.db').resolve()}"
+
+    @property
+    def effective_public_url(self) -> str:
+        """The URL providers use to reach us: webhook signatures are computed over it."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    def with_overrides(self, **changes: object) -> "Settings":
+        """Apply command-line flags; `None` means "not given" and keeps the current value."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+
+        def text(name: str) -> str | None:
+            value = env.get(f"TOCSIN_{name}")
+            return value.strip() if value and value.strip() else None
+
+        def number(name: str, default: int, minimum: int = 0) -> int:
+            raw = text(name)
+            if raw is None:
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                raise SettingsError(f"TOCSIN_{name} must be a whole number, got {raw!r}") from None
+            if value < minimum:
+                raise SettingsError(f"TOCSIN_{name} must be at least {minimum}, got {value}")
+            return value
+
+        sid, token = text("TWILIO_ACCOUNT_SID"), text("TWILIO_AUTH_TOKEN")
+        if sid and not token:
+            raise SettingsError("TOCSIN_TWILIO_AUTH_TOKEN is required when TOCSIN_TWILIO_ACCOUNT_SID is set")
+        return cls(
+            data_dir=Path(text("DATA_DIR") or defaults.DATA_DIR),
+            host=text("HOST") or defaults.HOST,
+            port=number("PORT", defaults.PORT, 0),
+            workers=number("WORKERS", defaults.WORKERS, 0),
+            database_url=text("DATABASE_URL"),
+            redis_url=text("REDIS_URL"),
+            public_url=text("PUBLIC_URL"),
+            twilio_account_sid=sid,
+            twilio_auth_token=token,
+            twilio_from=text("TWILIO_FROM"),
+            twilio_api_base=text("TWILIO_API_BASE"),
+            org_name=text("ORG_NAME") or defaults.ORG_NAME,
+            org_contact=text("ORG_CONTACT") or defaults.ORG_CONTACT,
+            batch_size=number("BATCH_SIZE", defaults.BATCH_SIZE, 1),
+            send_concurrency=number("SEND_CONCURRENCY", defaults.SEND_CONCURRENCY, 1),
+            log_level=(text("LOG_LEVEL") or defaults.LOG_LEVEL).upper(),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment a child process (a worker) needs to rebuild these exact settings."""
+        pairs = {
+            "DATA_DIR": str(self.data_dir),
+            "HOST": self.host,
+            "PORT": str(self.port),
+            "WORKERS": str(self.workers),
+            "DATABASE_URL": self.effective_database_url,
+            "REDIS_URL": self.redis_url,
+            "PUBLIC_URL": self.effective_public_url,
+            "TWILIO_ACCOUNT_SID": self.twilio_account_sid,
+            "TWILIO_AUTH_TOKEN": self.twilio_auth_token,
+            "TWILIO_FROM": self.twilio_from,
+            "TWILIO_API_BASE": self.twilio_api_base,
+            "ORG_NAME": self.org_name,
+            "ORG_CONTACT": self.org_contact,
+            "BATCH_SIZE": str(self.batch_size),
+            "SEND_CONCURRENCY": str(self.send_concurrency),
+            "LOG_LEVEL": self.log_level,
+        }
+        return {f"TOCSIN_{k}": v for k, v in pairs.items() if v is not None}

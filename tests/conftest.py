@@ -1,0 +1,143 @@
+"""Shared fixtures: a real Redis server, a fresh database per test, the real app and sandbox on a
+real port, and an in-process RQ worker. Nothing here mocks a provider or Redis."""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+from redis import Redis
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+from rq.timeouts import TimerDeathPenalty
+
+from alerting import tokens
+from console.app import create_app
+from ops import database, jobs
+from ops.embedded_redis import EmbeddedRedis, free_port
+from ops.queues import QUEUE_NAMES, queue
+from ops.runtime import Runtime
+from ops.sandbox import SANDBOX_STATE, create_sandbox_app
+from ops.settings import SANDBOX_ACCOUNT_SID, SANDBOX_FROM_NUMBER, Settings
+
+SANDBOX_TOKEN = "sandbox-test-token"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: EmbeddedRedis) -> Iterator[str]:
+    client = Redis.from_url(redis_server.url)
+    client.flushall()
+    yield redis_server.url
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'tocsin.db'}"
+    database.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    return Settings(data_dir=tmp_path, port=port, database_url=database_url, redis_url=redis_url,
+                    public_url=base, twilio_account_sid=SANDBOX_ACCOUNT_SID, twilio_auth_token=SANDBOX_TOKEN,
+                    twilio_from=SANDBOX_FROM_NUMBER, twilio_api_base=f"{base}/sandbox/twilio",
+                    org_name="Test University", org_contact="campus police 555-0100")
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime.build(settings, retry_intervals=(0, 0, 0))
+    jobs.use_runtime(rt)
+    yield rt
+    jobs.use_runtime(None)
+    rt.close()
+
+
+class ThreadWorker(SimpleWorker):
+    """An RQ SimpleWorker that can run in a thread (no signal handlers, timer-based timeouts)."""
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        pass
+
+
+def run_worker_burst(runtime: Runtime) -> None:
+    worker = ThreadWorker([queue(runtime.redis, n) for n in QUEUE_NAMES], connection=runtime.redis,
+                          serializer=JSONSerializer)
+    worker.work(burst=True, logging_level="WARNING")
+
+
+@dataclass
+class System:
+    """Tocsin and its sandbox, listening on a real port, with an API session."""
+    runtime: Runtime
+    base_url: str
+    api: aiohttp.ClientSession
+    sandbox_app: web.Application
+    token: str
+
+    @property
+    def sandbox(self) -> Any:
+        return self.sandbox_app[SANDBOX_STATE]
+
+    async def drain(self, timeout: float = 60.0) -> None:
+        """Run workers until every queue is empty, then wait for the sandbox's callbacks."""
+        deadline = time.monotonic() + timeout
+        while True:
+            await asyncio.to_thread(run_worker_burst, self.runtime)
+            await self.callbacks_settled(deadline - time.monotonic())
+            if all(queue(self.runtime.redis, n).count == 0 for n in QUEUE_NAMES):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("queues did not drain")
+
+    async def callbacks_settled(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = await (await self.api.get(f"{self.base_url}/sandbox/stats")).json()
+            if stats.get("callbacks", {}).get("pending", 0) == 0:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"sandbox callbacks still pending: {stats}")
+            await asyncio.sleep(0.05)
+
+    async def call(self, method: str, path: str, *, expect: int | None = None, **kwargs: Any) -> Any:
+        async with self.api.request(method, f"{self.base_url}{path}", **kwargs) as response:
+            body = await (response.json() if response.content_type == "application/json" else response.text())
+            if expect is not None:
+                assert response.status == expect, (response.status, body)
+            return body
+
+
+def make_token(runtime: Runtime, role: str) -> str:
+    with runtime.sessions.begin() as session:
+        return tokens.create_token(session, role, actor="test")
+
+
+@pytest.fixture
+async def system(runtime: Runtime, aiohttp_server: Any) -> AsyncIterator[System]:
+    app = create_app(runtime)
+    sandbox_app = create_sandbox_app(inbound_sms_url=f"{runtime.settings.effective_public_url}/hooks/twilio/sms")
+    app.add_subapp("/sandbox/", sandbox_app)
+    await aiohttp_server(app, port=runtime.settings.port)
+    token = make_token(runtime, "admin")
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as api:
+        yield System(runtime, runtime.settings.effective_public_url, api, sandbox_app, token)
