@@ -106,10 +106,10 @@ def _drop_duplicates(rows: list[RecipientInput], errors: list[RowError]) -> list
     for row in rows:
         earlier = first_seen.get(row.external_id)
         if earlier is not None:
-            where = f"line {earlier.line}" if earlier.line else "earlier in the same request"
-            errors.append(RowError(f"external_id {row.external_id!r} already appears on {where}",
+            where = f"on line {earlier.line}" if earlier.line else f"at index {earlier.index}"
+            errors.append(RowError(f"external_id {row.external_id!r} already appears {where}",
                                    field="external_id", value=row.external_id, line=row.line,
-                                   external_id=row.external_id))
+                                   index=row.index, external_id=row.external_id))
             continue
         first_seen[row.external_id] = row
         kept.append(row)
@@ -139,7 +139,8 @@ def _resolve_groups(session: Session, rows: list[RecipientInput], create: bool, 
         if unknown:
             hint = "" if create else " (create it with POST /api/v1/groups, or import with ?create_groups=true)"
             result.errors.append(RowError(f"unknown group {unknown[0]!r}{hint}", field="groups",
-                                          value=unknown[0], line=row.line, external_id=row.external_id))
+                                          value=unknown[0], line=row.line, index=row.index,
+                                          external_id=row.external_id))
             rejected.add(id(row))
     return known, rejected
 

@@ -29,6 +29,7 @@ class RecipientInput:
     groups: list[str] | None = None          # None: leave memberships as they are
     attributes: dict[str, Any] | None = None  # None: leave attributes as they are
     line: int | None = None                   # CSV line, for error reports
+    index: int | None = None                  # position in a JSON list, for error reports
     #: Fields present in the input: a field left out keeps its stored value on update.
     given: set[str] = field(default_factory=set)
 

@@ -28,7 +28,9 @@ async def create_recipients(request: web.Request) -> web.Response:
     rows, errors = [], []
     for index, item in enumerate(items):
         try:
-            rows.append(parse_recipient(item))
+            row = parse_recipient(item)
+            row.index = index
+            rows.append(row)
         except RowRejected as exc:
             exc.error.index = index
             errors.append(exc.error)
