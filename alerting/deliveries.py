@@ -1,7 +1,11 @@
 """Provider status reports (callbacks) applied to delivery rows, idempotently and never backwards."""
 from __future__ import annotations
 
-from sqlalchemy import update
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Iterable
+
+from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy.orm import Session
 
 from alerting.models import Delivery, utcnow
@@ -15,24 +19,50 @@ TWILIO_STATUS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """One provider callback: our delivery id (carried in the callback URL), its message id and status."""
+    delivery_id: int
+    provider_message_id: str | None
+    provider_status: str
+    error_code: str | None = None
+
+    @property
+    def status(self) -> str | None:
+        return TWILIO_STATUS.get(self.provider_status.lower())
+
+
+def apply_statuses(session: Session, reports: Iterable[StatusReport]) -> int:
+    """Apply many reports in one transaction; returns how many rows moved forward.
+
+    A row moves only to a higher-ranked status, so repeated and out-of-order callbacks are harmless.
+    The provider's message id must match when both are known, so a callback cannot be replayed onto
+    another message. Reports are applied in rank order: within one batch, `queued, sent, delivered`
+    for the same message ends at `delivered` whatever order they arrived in.
+    """
+    known = sorted((r for r in reports if r.status), key=lambda r: DELIVERY_RANK[r.status or ""])
+    now = utcnow()
+    moved = 0
+    for status, group in groupby(known, key=lambda r: r.status):
+        assert status is not None
+        params = [{"did": r.delivery_id, "sid": r.provider_message_id, "code": r.error_code} for r in group]
+        failed = status in ("undelivered", "failed")
+        values = {"status": status, "status_rank": DELIVERY_RANK[status], "updated_at": now,
+                  DELIVERY_TIME_COLUMN[status]: now,
+                  # a report without a message id keeps the one already stored
+                  "provider_message_id": func.coalesce(bindparam("sid"), Delivery.provider_message_id)}
+        if failed:
+            values["error_code"] = bindparam("code")
+        statement = (update(Delivery)
+                     .where(Delivery.id == bindparam("did"), Delivery.status_rank < DELIVERY_RANK[status],
+                            or_(Delivery.provider_message_id.is_(None), bindparam("sid").is_(None),
+                                Delivery.provider_message_id == bindparam("sid")))
+                     .values(**values))
+        moved += session.connection().execute(statement, params).rowcount or 0
+    return moved
+
+
 def apply_status(session: Session, delivery_id: int, provider_message_id: str | None, provider_status: str,
                  error_code: str | None = None) -> bool:
-    """Move a delivery to the reported status if that is forward; True if anything changed.
-
-    The row is found by our own delivery id (carried in the callback URL), and the provider's message
-    id must match when both are known, so a callback cannot be replayed onto another message.
-    """
-    status = TWILIO_STATUS.get(provider_status.lower())
-    if status is None:
-        return False
-    now = utcnow()
-    values = {"status": status, "status_rank": DELIVERY_RANK[status], "updated_at": now,
-              DELIVERY_TIME_COLUMN[status]: now}
-    if error_code and status in ("undelivered", "failed"):
-        values["error_code"] = error_code
-    query = update(Delivery).where(Delivery.id == delivery_id, Delivery.status_rank < DELIVERY_RANK[status])
-    if provider_message_id:
-        query = query.where((Delivery.provider_message_id.is_(None)) |
-                            (Delivery.provider_message_id == provider_message_id))
-        values["provider_message_id"] = provider_message_id
-    return bool(session.execute(query.values(**values)).rowcount)
+    """Apply one report; True if the row moved forward."""
+    return bool(apply_statuses(session, [StatusReport(delivery_id, provider_message_id, provider_status, error_code)]))

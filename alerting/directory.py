@@ -84,13 +84,14 @@ def upsert_recipients(session: Session, rows: list[RecipientInput], *, actor: st
     existing = _existing_ids(session, [r.external_id for r in rows])
     now = utcnow()
     new_rows = [r for r in rows if r.external_id not in existing]
+    known_rows = [r for r in rows if r.external_id in existing]
     if new_rows:
         session.execute(insert(Recipient), [
             {"external_id": r.external_id, "name": r.name or "", "phone": r.phone, "email": r.email,
              "locale": r.locale or "en", "attributes": r.attributes or {}, "created_at": now, "updated_at": now}
             for r in new_rows])
         existing.update(_existing_ids(session, [r.external_id for r in new_rows]))
-    _update_existing(session, [r for r in rows if r not in new_rows], existing, now)
+    _update_existing(session, known_rows, existing, now)
     _replace_memberships(session, [r for r in rows if r.groups is not None], existing, group_ids)
     result.created, result.updated = len(new_rows), len(rows) - len(new_rows)
     result.rejected = len(result.errors)

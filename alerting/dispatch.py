@@ -75,9 +75,11 @@ def dispatch_alert(sessions: sessionmaker[Session], enqueuer: Enqueuer, alert_id
             return 0
         target, channels, urgent = alert.target, list(alert.channels), is_urgent(alert)
     after, people = 0, 0
+    # The first chunk is one batch, so the first messages leave as soon as possible.
+    size = min(chunk_size, batch_size)
     while True:
         with sessions.begin() as session:
-            rows = targeting.resolve_chunk(session, target, after, chunk_size)
+            rows = targeting.resolve_chunk(session, target, after, size)
             if not rows:
                 break
             pending = _record_chunk(session, alert_id, channels, rows)
@@ -85,7 +87,7 @@ def dispatch_alert(sessions: sessionmaker[Session], enqueuer: Enqueuer, alert_id
         for channel, ids in pending.items():
             batches = [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
             enqueuer.enqueue_sends(alert_id, channel, batches, urgent=urgent)
-        after, people = rows[-1].id, people + len(rows)
+        after, people, size = rows[-1].id, people + len(rows), chunk_size
     with sessions.begin() as session:
         total = session.scalar(select(func.count()).select_from(AlertRecipient)
                                .where(AlertRecipient.alert_id == alert_id)) or 0

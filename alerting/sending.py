@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable, Sequence
+from typing import Protocol, Sequence
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +31,13 @@ from channels.base import ChannelAdapter, Outbound, Outcome, Receipt
 
 #: Provider error codes meaning the person has opted out at the carrier: suppress the address.
 OPTED_OUT_CODES = {"21610"}
+
+
+class BatchSender(Protocol):
+    """Sends a batch on a channel and waits for every receipt (ops keeps adapters and their
+    connections alive across batches, on one event loop per worker process)."""
+
+    def send(self, channel: str, messages: list[Outbound]) -> list[Receipt]: ...
 
 
 class RetryLater(Exception):
@@ -62,7 +69,8 @@ def claim(session: Session, delivery_ids: Sequence[int]) -> list[tuple[int, str 
     return [tuple(r) for r in rows]
 
 
-async def _send_all(adapter: ChannelAdapter, messages: list[Outbound], concurrency: int) -> list[Receipt]:
+async def send_concurrently(adapter: ChannelAdapter, messages: list[Outbound], concurrency: int) -> list[Receipt]:
+    """Send with at most `concurrency` provider calls in flight; receipts in the messages' order."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(message: Outbound) -> Receipt:
@@ -72,8 +80,7 @@ async def _send_all(adapter: ChannelAdapter, messages: list[Outbound], concurren
     return await asyncio.gather(*(one(m) for m in messages))
 
 
-def send_batch(sessions: sessionmaker[Session], make_adapter: Callable[[str], ChannelAdapter],
-               options: SendOptions, alert_id: int, channel: str, delivery_ids: Sequence[int]) -> dict[str, int]:
+def send_batch(sessions: sessionmaker[Session], sender: BatchSender, options: SendOptions, alert_id: int, channel: str, delivery_ids: Sequence[int]) -> dict[str, int]:
     """Send the batch's pending deliveries; returns counts by outcome. Raises RetryLater if needed."""
     with sessions.begin() as session:
         alert = session.get(Alert, alert_id)
@@ -88,15 +95,7 @@ def send_batch(sessions: sessionmaker[Session], make_adapter: Callable[[str], Ch
         return {}
     messages = [Outbound(key=i, to=address or "", body=body,
                          status_callback=_callback_url(options.public_url, channel, i)) for i, address, _ in owned]
-
-    async def run() -> list[Receipt]:
-        adapter = make_adapter(channel)  # inside the loop: the twilio async client needs one
-        try:
-            return await _send_all(adapter, messages, options.concurrency)
-        finally:
-            await adapter.aclose()
-
-    receipts = asyncio.run(run())
+    receipts = sender.send(channel, messages)
     tries = {i: t for i, _, t in owned}
     addresses = {i: a for i, a, _ in owned}
     with sessions.begin() as session:

@@ -8,7 +8,9 @@ from aiohttp import web
 
 from console.auth import bearer_auth_middleware
 from console.errors import errors_middleware
-from console.keys import DB_EXECUTOR, RUNTIME, TWILIO_TOKENS
+from alerting.deliveries import apply_statuses
+from console.group_commit import GroupCommitter
+from console.keys import DB_EXECUTOR, RUNTIME, STATUS_WRITER, TWILIO_TOKENS
 from console.routes import setup_routes
 from ops import defaults
 from ops.runtime import Runtime
@@ -31,5 +33,9 @@ def create_app(runtime: Runtime, *, extra_twilio_tokens: tuple[str, ...] = ()) -
 async def _db_executor(app: web.Application) -> AsyncIterator[None]:
     executor = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="tocsin-db")
     app[DB_EXECUTOR] = executor
+    writer = GroupCommitter(app[RUNTIME].sessions, executor, apply_statuses)
+    app[STATUS_WRITER] = writer
+    writer.start()
     yield
+    await writer.stop()
     executor.shutdown(wait=True)

@@ -16,7 +16,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from alerting import deliveries, replies
 from alerting.contacts import ContactError, normalize_phone
 from console.db import in_transaction
-from console.keys import RUNTIME, TWILIO_TOKENS
+from console.keys import RUNTIME, STATUS_WRITER, TWILIO_TOKENS
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,6 @@ async def status_callback(request: web.Request) -> web.Response:
     if not raw_id.isdigit():
         return web.Response(status=204)  # not one of ours; acknowledged so Twilio does not retry
     status = params.get("MessageStatus") or params.get("SmsStatus") or ""
-    changed = await in_transaction(request, lambda s: deliveries.apply_status(
-        s, int(raw_id), params.get("MessageSid"), status, params.get("ErrorCode")))
-    log.debug("status %s for delivery %s: %s", status, raw_id, "applied" if changed else "ignored")
+    await request.app[STATUS_WRITER].submit(deliveries.StatusReport(
+        int(raw_id), params.get("MessageSid") or None, status, params.get("ErrorCode") or None))
     return web.Response(status=204)

@@ -12,7 +12,7 @@ WORKERS = 2
 BATCH_SIZE = 250
 #: Provider API calls in flight per worker. Providers answer in ~100 ms, so concurrency, not CPU,
 #: bounds throughput; 100 matches aiohttp's default connection pool.
-SEND_CONCURRENCY = 100
+SEND_CONCURRENCY = 250
 #: Recipients resolved and written per dispatch step: the first batch is enqueued after this many.
 RESOLVE_CHUNK = 2000
 #: Named in HELP replies and messages until the organisation configures its own.

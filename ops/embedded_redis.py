@@ -53,7 +53,7 @@ class EmbeddedRedis:
     """A private redis-server on a loopback port, for as long as this object is started."""
 
     def __init__(self, directory: Path, *, port: int | None = None):
-        self.directory = directory
+        self.directory = directory.resolve()  # redis-server chdirs to --dir: relative paths would break
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
 

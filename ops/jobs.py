@@ -34,4 +34,4 @@ def dispatch_alert(alert_id: int) -> int:
 
 def send_batch(alert_id: int, channel: str, delivery_ids: list[int]) -> dict[str, int]:
     rt = runtime()
-    return sending.send_batch(rt.sessions, rt.make_adapter, rt.send_options, alert_id, channel, delivery_ids)
+    return sending.send_batch(rt.sessions, rt.sender, rt.send_options, alert_id, channel, delivery_ids)

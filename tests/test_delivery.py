@@ -52,8 +52,9 @@ async def test_dispatch_streams_in_chunks_and_a_rerun_doubles_nothing(system: Sy
     enqueuer = RecordingEnqueuer()
     total = dispatch.dispatch_alert(system.runtime.sessions, enqueuer, alert_id, chunk_size=100, batch_size=40)
     assert total == 230
-    # Three chunks, each enqueued as soon as it was written: sending starts before resolution ends.
-    assert [sum(len(b) for b in batches) for _, batches in enqueuer.sends] == [100, 100, 30]
+    # Chunks are enqueued as soon as written, the first one batch long: sending starts before
+    # resolution ends.
+    assert [sum(len(b) for b in batches) for _, batches in enqueuer.sends] == [40, 100, 90]
     assert max(len(b) for _, batches in enqueuer.sends for b in batches) == 40
     rerun = RecordingEnqueuer()
     assert dispatch.dispatch_alert(system.runtime.sessions, rerun, alert_id, chunk_size=100, batch_size=40) == 230
@@ -64,7 +65,7 @@ async def test_dispatch_streams_in_chunks_and_a_rerun_doubles_nothing(system: Sy
     await system.drain()
     for _, batches in enqueuer.sends + rerun.sends:
         for batch in batches:
-            await asyncio.to_thread(sending.send_batch, system.runtime.sessions, system.runtime.make_adapter,
+            await asyncio.to_thread(sending.send_batch, system.runtime.sessions, system.runtime.sender,
                                     system.runtime.send_options, alert_id, "sms", batch)
     await system.callbacks_settled()
     assert (await system.call("GET", "/sandbox/stats"))["sms"]["count"] == 230
@@ -78,7 +79,7 @@ async def test_transient_provider_failure_is_retried_then_succeeds(system: Syste
     dispatch.dispatch_alert(system.runtime.sessions, enqueuer, alert_id, chunk_size=100, batch_size=100)
     (_, [batch]), = enqueuer.sends
     system.sandbox.configure({"accounts": {SANDBOX_ACCOUNT_SID: {"fail_status": 503}}})
-    args = (system.runtime.sessions, system.runtime.make_adapter, system.runtime.send_options, alert_id, "sms", batch)
+    args = (system.runtime.sessions, system.runtime.sender, system.runtime.send_options, alert_id, "sms", batch)
     with pytest.raises(sending.RetryLater):
         await asyncio.to_thread(sending.send_batch, *args)
     assert _statuses(system, alert_id) == {"pending": 5}
@@ -159,3 +160,23 @@ async def test_a_callback_before_the_worker_records_the_send_wins(system: System
     with system.runtime.sessions() as session:
         row = session.get(Delivery, delivery_id)
         assert (row.status, row.provider, row.provider_message_id) == ("delivered", "twilio", "SMabc")
+
+
+async def test_a_batch_of_reports_in_any_order_ends_at_the_latest_state(system: System) -> None:
+    alert_id = await _draft(system, 3)
+    _request_send(system, alert_id)
+    enqueuer = RecordingEnqueuer()
+    dispatch.dispatch_alert(system.runtime.sessions, enqueuer, alert_id, chunk_size=10, batch_size=10)
+    (_, [ids]), = enqueuer.sends
+    a, b, c = ids
+    reports = [deliveries.StatusReport(a, "SMa", "delivered"), deliveries.StatusReport(a, "SMa", "sent"),
+               deliveries.StatusReport(a, "SMa", "queued"), deliveries.StatusReport(b, "SMb", "undelivered", "30003"),
+               deliveries.StatusReport(b, None, "sent"), deliveries.StatusReport(c, "SMc", "no-such-status")]
+    with system.runtime.sessions.begin() as session:
+        assert deliveries.apply_statuses(session, reports) == 5  # a: queued, sent, delivered; b: sent, undelivered
+    with system.runtime.sessions.begin() as session:
+        assert deliveries.apply_status(session, b, None, "sent") is False
+        rows = {d.id: d for d in session.scalars(select(Delivery))}
+    assert (rows[a].status, rows[a].provider_message_id) == ("delivered", "SMa")
+    assert (rows[b].status, rows[b].provider_message_id, rows[b].error_code) == ("undelivered", "SMb", "30003")
+    assert rows[c].status == "pending"

@@ -1,0 +1,68 @@
+"""Group commit for webhook writes: many callbacks, one transaction, no callback answered unsaved.
+
+Providers post a status callback per message per state (three per SMS): at thousands per second a
+transaction each would spend the database on commits. Reports are queued; one task writes whatever
+has accumulated in a single transaction while the next reports gather, and each webhook's handler
+waits for the commit that contains its report before answering. At low load a batch is one report
+and nothing waits longer than its own write; a failed batch fails each of its callers, so the
+provider retries them.
+"""
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Executor
+from typing import Any, Callable, Generic, TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
+
+
+class GroupCommitter(Generic[T]):
+    def __init__(self, sessions: sessionmaker[Session], executor: Executor,
+                 write: Callable[[Session, list[T]], Any], *, max_batch: int = 2000):
+        self._sessions = sessions
+        self._executor = executor
+        self._write = write
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[T, asyncio.Future[None]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="group-commit")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        while not self._queue.empty():  # never leave a caller waiting forever
+            _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(RuntimeError("shutting down"))
+
+    async def submit(self, item: T) -> None:
+        """Return once `item` is committed; raise if its batch could not be written."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((item, future))
+        await future
+
+    def _commit(self, items: list[T]) -> None:
+        with self._sessions.begin() as session:
+            self._write(session, items)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < self._max_batch:
+                batch.append(self._queue.get_nowait())
+            try:
+                await loop.run_in_executor(self._executor, self._commit, [item for item, _ in batch])
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
