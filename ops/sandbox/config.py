@@ -12,8 +12,12 @@ Keys:
 - `inbound_sms_url`: where `/sandbox/sms/reply` delivers the phone's answer.
 - `default_account` (`{"sid", "token"}`) and `default_from`: who a phone replies
   to when the sandbox never messaged it.
-- `accounts`: `{"AC...": {"fail_status", "latency_ms", "rate_limit_per_s", "drop"}}`,
-  merged field by field; an account set to null loses its behaviour.
+- `accounts`: `{"AC...": {"fail_status", "latency_ms", "rate_limit_per_s", "calls_per_s", "drop"}}`,
+  merged field by field; an account set to null loses its behaviour. These apply
+  to every Twilio API call of the account (Messages and Calls); `calls_per_s`
+  further limits call creation alone (Twilio's calls-per-second), in its own
+  window, and is shown only when set.
+- `voice`, `voice_default`, `smtp`, `push`, `push_base_url`: see `channel_config.py`.
 """
 
 from __future__ import annotations
@@ -21,59 +25,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
-from urllib.parse import urlsplit
 
+from .channel_config import (
+    PushBehaviour,
+    SmtpBehaviour,
+    check_voice_outcome,
+    merged_push,
+    merged_voice,
+)
+from .config_values import ConfigError, check_bool, check_int, check_object, check_text, check_url
 
-class ConfigError(ValueError):
-    """A config value was rejected; `field` is its dotted name."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field_name
-
-
-def _int(name: str, value: Any, *, minimum: int, maximum: int | None = None, optional: bool = False) -> int | None:
-    if value is None and optional:
-        return None
-    # bool is an int subclass: `"latency_ms": true` is a mistake, not 1 ms.
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (
-        maximum is not None and value > maximum
-    ):
-        bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        raise ConfigError(name, f"{name} must be an integer {bounds}{' or null' if optional else ''}, got {value!r}")
-    return value
-
-
-def _bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(name, f"{name} must be true or false, got {value!r}")
-    return value
-
-
-def _text(name: str, value: Any, *, optional: bool = True) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ConfigError(name, f"{name} must be a non-empty string{' or null' if optional else ''}, got {value!r}")
-    return value
-
-
-def _url(name: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(name, f"{name} must be an http:// or https:// URL or null, got {value!r}")
-    return value
-
-
-def _object(name: str, value: Any, allowed: frozenset[str]) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(name, f"{name or 'config'} must be a JSON object, got {value!r}")
-    for key in value:
-        if key not in allowed:
-            raise ConfigError(f"{name}.{key}" if name else key, f"unknown config field {key!r}")
-    return value
+__all__ = ["AccountBehaviour", "AccountCredentials", "ConfigError", "SandboxConfig"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +46,8 @@ class AccountCredentials:
     token: str
 
     def __post_init__(self) -> None:
-        _text("default_account.sid", self.sid, optional=False)
-        _text("default_account.token", self.token, optional=False)
+        check_text("default_account.sid", self.sid, optional=False)
+        check_text("default_account.token", self.token, optional=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,15 +58,20 @@ class AccountBehaviour:
     latency_ms: int | None = None  # replaces the global latency for this account
     rate_limit_per_s: int | None = None  # calls beyond this in one clock second get 429
     drop: bool = False  # close the connection without answering
+    calls_per_s: int | None = None  # call creations beyond this in one clock second get 429
 
     def __post_init__(self) -> None:
-        _int("fail_status", self.fail_status, minimum=400, maximum=599, optional=True)
-        _int("latency_ms", self.latency_ms, minimum=0, optional=True)
-        _int("rate_limit_per_s", self.rate_limit_per_s, minimum=1, optional=True)
-        _bool("drop", self.drop)
+        check_int("fail_status", self.fail_status, minimum=400, maximum=599, optional=True)
+        check_int("latency_ms", self.latency_ms, minimum=0, optional=True)
+        check_int("rate_limit_per_s", self.rate_limit_per_s, minimum=1, optional=True)
+        check_bool("drop", self.drop)
+        check_int("calls_per_s", self.calls_per_s, minimum=1, optional=True)
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        if shown["calls_per_s"] is None:  # newer than the rest: absent unless used
+            del shown["calls_per_s"]
+        return shown
 
 
 _ACCOUNT_KEYS = frozenset(f.name for f in fields(AccountBehaviour))
@@ -112,7 +79,7 @@ _ACCOUNT_KEYS = frozenset(f.name for f in fields(AccountBehaviour))
 
 def _merge_account(sid: str, current: AccountBehaviour | None, patch: Any) -> AccountBehaviour:
     prefix = f"accounts.{sid}"
-    _object(prefix, patch, _ACCOUNT_KEYS)
+    check_object(prefix, patch, _ACCOUNT_KEYS)
     try:
         return replace(current or AccountBehaviour(), **patch)
     except ConfigError as exc:
@@ -130,23 +97,40 @@ class SandboxConfig:
     default_account: AccountCredentials | None = None
     default_from: str | None = None
     accounts: Mapping[str, AccountBehaviour] = field(default_factory=dict)
+    voice: Mapping[str, str] = field(default_factory=dict)  # phone -> what the callee does
+    voice_default: str = "answer"
+    smtp: SmtpBehaviour = field(default_factory=SmtpBehaviour)
+    push: Mapping[str, PushBehaviour] = field(default_factory=dict)  # subscription id -> faults
+    push_base_url: str | None = None
 
     def __post_init__(self) -> None:
-        _int("latency_ms", self.latency_ms, minimum=0)
-        _bool("callbacks", self.callbacks)
-        _int("delivery_delay_ms", self.delivery_delay_ms, minimum=0)
-        _url("inbound_sms_url", self.inbound_sms_url)
-        _text("default_from", self.default_from)
+        check_int("latency_ms", self.latency_ms, minimum=0)
+        check_bool("callbacks", self.callbacks)
+        check_int("delivery_delay_ms", self.delivery_delay_ms, minimum=0)
+        check_url("inbound_sms_url", self.inbound_sms_url)
+        check_text("default_from", self.default_from)
+        check_voice_outcome("voice_default", self.voice_default)
+        check_url("push_base_url", self.push_base_url)
+
+    def voice_outcome(self, number: str) -> str:
+        """What the callee at `number` does when the fake carrier rings it."""
+        return self.voice.get(number, self.voice_default)
 
     def merged(self, patch: Any) -> SandboxConfig:
         """Return a copy with the JSON object `patch` applied; raise ConfigError if any part is bad."""
-        _object("", patch, _CONFIG_KEYS)
+        check_object("", patch, _CONFIG_KEYS)
         changes: dict[str, Any] = {}
         for key, value in patch.items():
             if key == "default_account":
                 changes[key] = None if value is None else _credentials(value)
             elif key == "accounts":
                 changes[key] = self._merged_accounts(value)
+            elif key == "voice":
+                changes[key] = merged_voice(self.voice, value)
+            elif key == "smtp":
+                changes[key] = self.smtp.merged(value)
+            elif key == "push":
+                changes[key] = merged_push(self.push, value)
             else:
                 changes[key] = value
         return replace(self, **changes)
@@ -172,6 +156,11 @@ class SandboxConfig:
             "default_account": None if default is None else {"sid": default.sid, "token": default.token},
             "default_from": self.default_from,
             "accounts": {sid: behaviour.to_json() for sid, behaviour in self.accounts.items()},
+            "voice": dict(self.voice),
+            "voice_default": self.voice_default,
+            "smtp": self.smtp.to_json(),
+            "push": {sub_id: behaviour.to_json() for sub_id, behaviour in self.push.items()},
+            "push_base_url": self.push_base_url,
         }
 
 
@@ -179,5 +168,5 @@ _CONFIG_KEYS = frozenset(f.name for f in fields(SandboxConfig))
 
 
 def _credentials(value: Any) -> AccountCredentials:
-    _object("default_account", value, frozenset({"sid", "token"}))
+    check_object("default_account", value, frozenset({"sid", "token"}))
     return AccountCredentials(sid=value.get("sid"), token=value.get("token"))

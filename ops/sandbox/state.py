@@ -1,7 +1,7 @@
 """The sandbox's memory: what each address received, per-channel counts, config.
 
-Channel-generic on purpose: SMS records today, voice calls, web pushes and
-emails later, all as `RecordedMessage` (or a subclass carrying the provider's
+Channel-generic on purpose: SMS, voice calls, web pushes and emails are all
+`RecordedMessage`s (or a subclass carrying the provider's
 extra fields) in the same inboxes, so a test can ask "what did +15551230001
 get, on any channel?". Everything lives in process memory and is lost on
 restart; that is the point of a sandbox.
@@ -22,7 +22,7 @@ RECENT_LIMIT = 1000  # how many messages `GET /sandbox/messages` without `to` ca
 class RecordedMessage:
     """One message the sandbox delivered to an address, on any channel."""
 
-    channel: str  # "sms", later "voice", "webpush", "email"
+    channel: str  # "sms", "voice", "push", "email"
     to: str
     sender: str  # phone number, messaging service SID, email address...
     body: str
@@ -91,6 +91,9 @@ class SandboxState:
         self.account_tokens: dict[str, str] = {}
         # Per-account fixed one-second windows: sid -> (second, calls so far).
         self.rate_windows: dict[str, tuple[int, int]] = {}
+        # Where the fake SMTP server listens, once started (it survives resets).
+        self.smtp_host: str | None = None
+        self.smtp_port: int | None = None
 
     def configure(self, patch: Any) -> SandboxConfig:
         """Merge a JSON config patch; raises ConfigError and changes nothing if it is bad."""

@@ -31,7 +31,7 @@ MAX_BODY_CHARS = 1600  # Twilio refuses longer bodies with 21617
 
 # Twilio error code for a forced `fail_status`; 5xx all become 20500 as on Twilio.
 _FAIL_CODES = {400: 20001, 401: 20003, 403: 20403, 404: 20404, 405: 20004, 429: 20429}
-_BEHAVE = AccountBehaviour()  # an account with no configured faults
+BEHAVE = AccountBehaviour()  # an account with no configured faults
 _WWW_AUTHENTICATE = {hdrs.WWW_AUTHENTICATE: 'Basic realm="Twilio API"'}
 
 
@@ -80,7 +80,7 @@ def _authenticate(request: web.Request, account_sid: str) -> str | web.Response:
     return credentials[1]
 
 
-def _over_rate_limit(state: SandboxState, account_sid: str, limit: int) -> bool:
+def over_rate_limit(state: SandboxState, account_sid: str, limit: int) -> bool:
     second = int(time.monotonic())
     window, calls = state.rate_windows.get(account_sid, (second, 0))
     if window != second:
@@ -90,10 +90,10 @@ def _over_rate_limit(state: SandboxState, account_sid: str, limit: int) -> bool:
     return calls > limit
 
 
-async def _admit(request: web.Request, state: SandboxState, account_sid: str) -> str | web.StreamResponse:
+async def admit_api_call(request: web.Request, state: SandboxState, account_sid: str) -> str | web.StreamResponse:
     """Apply latency and the account's configured faults; the auth token if the call may proceed."""
     config = state.config
-    behaviour = config.accounts.get(account_sid) or _BEHAVE
+    behaviour = config.accounts.get(account_sid) or BEHAVE
     latency_ms = config.latency_ms if behaviour.latency_ms is None else behaviour.latency_ms
     if latency_ms:
         await asyncio.sleep(latency_ms / 1000)
@@ -104,7 +104,7 @@ async def _admit(request: web.Request, state: SandboxState, account_sid: str) ->
         return token
     if behaviour.fail_status is not None:
         return _forced_failure(behaviour.fail_status)
-    if behaviour.rate_limit_per_s is not None and _over_rate_limit(state, account_sid, behaviour.rate_limit_per_s):
+    if behaviour.rate_limit_per_s is not None and over_rate_limit(state, account_sid, behaviour.rate_limit_per_s):
         return twilio_error(429, 20429, "Too Many Requests")
     return token
 
@@ -121,7 +121,7 @@ async def create_message(request: web.Request) -> web.StreamResponse:
     """POST .../Accounts/{account_sid}/Messages.json: accept, record and answer 201."""
     state = request.app[SANDBOX_STATE]
     account_sid = request.match_info["account_sid"]
-    token = await _admit(request, state, account_sid)
+    token = await admit_api_call(request, state, account_sid)
     if not isinstance(token, str):
         return token
     form = await request.post()
@@ -169,7 +169,7 @@ async def fetch_message(request: web.Request) -> web.StreamResponse:
     """GET .../Accounts/{account_sid}/Messages/{message_sid}.json: the message as it is now."""
     state = request.app[SANDBOX_STATE]
     account_sid = request.match_info["account_sid"]
-    token = await _admit(request, state, account_sid)
+    token = await admit_api_call(request, state, account_sid)
     if not isinstance(token, str):
         return token
     sid = request.match_info["message_sid"]

@@ -12,6 +12,10 @@ queue after `delivery_delay_ms` (a timer, not a sleeping worker), so the three
 callbacks of a message stay in order while a long delay does not stall the
 others. Callback failures are counted in `SandboxState.callbacks` and never
 raised: a refused connection is the app's problem, not the sandbox's.
+
+Other slow work (the fake carrier playing a phone call: fetching its TwiML and
+sending its status callbacks) goes through the same queue as a `submit()`ted
+job, so it shares the workers' bound instead of spawning a task per call.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from twilio.request_validator import RequestValidator
@@ -34,7 +41,9 @@ CALLBACK_TIMEOUT_S = 10.0  # an app slower than this counts as a failed callback
 SIGNATURE_HEADER = "X-Twilio-Signature"
 _USER_AGENT = "TwilioProxy/1.1"  # what Twilio's webhook requests announce
 
-_ACCEPTED, _DELIVER = 0, 1  # the two steps a queue entry can ask for
+_ACCEPTED, _DELIVER, _JOB = 0, 1, 2  # what a queue entry asks for: two SMS steps, or any job
+
+Job = Callable[[], Awaitable[None]]
 
 
 def sign(token: str, url: str, params: dict[str, str]) -> str:
@@ -63,7 +72,8 @@ class TwilioWebhooks:
             raise ValueError(f"workers must be >= 1, got {workers!r}")
         self._state = state
         self._workers = workers
-        self._queue: asyncio.Queue[tuple[int, SmsMessage, int]] = asyncio.Queue()
+        # (generation, SmsMessage or Job, step)
+        self._queue: asyncio.Queue[tuple[int, Any, int]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._timers: set[asyncio.TimerHandle] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -99,27 +109,61 @@ class TwilioWebhooks:
         self._outstanding += 1
         self._queue.put_nowait((self._state.generation, message, _ACCEPTED))
 
+    def submit(self, job: Job) -> None:
+        """Run `job()` on a worker; it is dropped if the sandbox is reset before its turn.
+
+        Exceptions from the job are logged, never raised.
+        """
+        self._outstanding += 1
+        self._queue.put_nowait((self._state.generation, job, _JOB))
+
     async def post(self, url: str, params: dict[str, str], token: str) -> WebhookAnswer:
         """POST a signed webhook and return the app's answer; connection errors propagate."""
+        return await self.request("POST", url, params, token)
+
+    async def request(self, method: str, url: str, params: dict[str, str], token: str) -> WebhookAnswer:
+        """Send a signed webhook by POST (a form) or GET (a query string, signed with the URL)."""
         session = self._session
         if session is None:
             raise RuntimeError("TwilioWebhooks.start() was not called")
+        if method.upper() == "GET":
+            target = url + ("&" if "?" in url else "?") + urlencode(params) if params else url
+            headers = {SIGNATURE_HEADER: sign(token, target, {})}
+            async with session.get(target, headers=headers) as response:
+                return WebhookAnswer(response.status, await response.text())
         headers = {SIGNATURE_HEADER: sign(token, url, params)}
         async with session.post(url, data=params, headers=headers) as response:
             return WebhookAnswer(response.status, await response.text())
 
+    async def notify(self, url: str, params: dict[str, str], token: str, method: str = "POST") -> None:
+        """Send one status callback unless callbacks are off; count it as sent or failed."""
+        if not self._state.config.callbacks:
+            return
+        callbacks = self._state.callbacks
+        try:
+            answer = await self.request(method, url, params, token)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError):
+            callbacks.failed += 1
+            return
+        if answer.status < 400:
+            callbacks.sent += 1
+        else:
+            callbacks.failed += 1
+
     async def _work(self) -> None:
         queue = self._queue
         while True:
-            generation, message, step = await queue.get()
+            generation, item, step = await queue.get()
             try:
                 if generation == self._state.generation:
                     if step == _ACCEPTED:
-                        await self._send_and_deliver(generation, message)
+                        await self._send_and_deliver(generation, item)
+                    elif step == _DELIVER:
+                        await self._advance(item, "delivered")
                     else:
-                        await self._advance(message, "delivered")
+                        await item()
             except Exception:  # a bug here must not silently kill a worker
-                logger.exception("sandbox status lifecycle failed for %s", message.sid)
+                logger.exception("sandbox webhook job failed (%s)", getattr(item, "sid", "job"))
             finally:
                 self._outstanding -= 1
                 queue.task_done()
@@ -149,15 +193,5 @@ class TwilioWebhooks:
 
     async def _notify(self, message: SmsMessage) -> None:
         url = message.status_callback
-        if url is None or not self._state.config.callbacks:
-            return
-        callbacks = self._state.callbacks
-        try:
-            answer = await self.post(url, message.callback_params(), message.auth_token)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError):
-            callbacks.failed += 1
-            return
-        if answer.status < 400:
-            callbacks.sent += 1
-        else:
-            callbacks.failed += 1
+        if url is not None:
+            await self.notify(url, message.callback_params(), message.auth_token)

@@ -1,4 +1,6 @@
-"""Read the `<Message>` verbs out of a TwiML answer to an inbound SMS webhook.
+"""Read TwiML safely; here, the `<Message>` verbs of an answer to an inbound SMS webhook.
+
+`parse_response` is shared with the voice fake (`voice_twiml.py`).
 
 The document comes from the app under test, not from a stranger, but it is
 still XML from over the network: any DTD or entity declaration is refused
@@ -25,14 +27,8 @@ class TwimlMessage:
     from_: str | None = None
 
 
-def parse_twiml_messages(document: str) -> list[TwimlMessage]:
-    """The non-empty `<Message>` elements of a `<Response>`, in document order.
-
-    Both `<Message>text</Message>` and `<Message><Body>text</Body></Message>`
-    are understood; other verbs are ignored. An empty document means "no reply".
-    """
-    if not document.strip():
-        return []
+def parse_response(document: str) -> ET.Element:
+    """The `<Response>` root of a TwiML document; TwimlError if unsafe or not TwiML."""
     lowered = document.lower()
     if "<!doctype" in lowered or "<!entity" in lowered:
         raise TwimlError("TwiML must not contain a DTD or entity declarations")
@@ -42,6 +38,18 @@ def parse_twiml_messages(document: str) -> list[TwimlMessage]:
         raise TwimlError(f"TwiML is not well-formed XML: {exc}") from None
     if root.tag != "Response":
         raise TwimlError(f"TwiML root element must be <Response>, got <{root.tag}>")
+    return root
+
+
+def parse_twiml_messages(document: str) -> list[TwimlMessage]:
+    """The non-empty `<Message>` elements of a `<Response>`, in document order.
+
+    Both `<Message>text</Message>` and `<Message><Body>text</Body></Message>`
+    are understood; other verbs are ignored. An empty document means "no reply".
+    """
+    if not document.strip():
+        return []
+    root = parse_response(document)
     messages = []
     for element in root.iter("Message"):
         bodies = element.findall("Body")

@@ -7,7 +7,6 @@ under `/sandbox/` of a development server, never a production component.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -15,27 +14,10 @@ import aiohttp
 from aiohttp import web
 
 from .config import ConfigError
-from .keys import SANDBOX_STATE, TWILIO_WEBHOOKS
+from .http_json import json_error, json_object
+from .keys import PUSH_SERVICE, SANDBOX_STATE, TWILIO_WEBHOOKS
 from .sms import API_VERSION, SmsMessage, count_segments, new_sid
 from .twiml import TwimlError, parse_twiml_messages
-
-
-def _error(status: int, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": message, **extra}, status=status)
-
-
-async def _json_object(request: web.Request, *, optional: bool = False) -> dict[str, Any] | web.Response:
-    """The request's JSON object body, or the 400 to answer."""
-    raw = await request.read()
-    if optional and not raw.strip():
-        return {}
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        return _error(400, "body must be a JSON object")
-    if not isinstance(payload, dict):
-        return _error(400, "body must be a JSON object")
-    return payload
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -47,7 +29,12 @@ async def list_messages(request: web.Request) -> web.Response:
 
 
 async def stats(request: web.Request) -> web.Response:
-    """GET /sandbox/stats: per channel `{count, first_at, last_at}` of accepted API calls, plus callbacks."""
+    """GET /sandbox/stats: per channel (sms, voice, push, email) `{count, first_at, last_at}`, plus callbacks.
+
+    Counts are what the providers accepted: API calls for SMS and voice, pushes,
+    and one per recipient for email. `callbacks.pending` includes calls the fake
+    carrier has not finished playing (up to a waiting <Gather>).
+    """
     state = request.app[SANDBOX_STATE]
     body: dict[str, Any] = {channel: counts.to_json() for channel, counts in state.stats().items()}
     body["callbacks"] = {
@@ -58,34 +45,49 @@ async def stats(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+def _config_json(request: web.Request) -> dict[str, Any]:
+    state = request.app[SANDBOX_STATE]
+    # Where the SMTP server listens is a fact of this process, not settable config.
+    return {**state.config.to_json(), "smtp_host": state.smtp_host, "smtp_port": state.smtp_port}
+
+
 async def get_config(request: web.Request) -> web.Response:
-    """GET /sandbox/config: the configuration in force."""
-    return web.json_response(request.app[SANDBOX_STATE].config.to_json())
+    """GET /sandbox/config: the configuration in force, plus where the SMTP server listens."""
+    return web.json_response(_config_json(request))
 
 
 async def post_config(request: web.Request) -> web.Response:
     """POST /sandbox/config: merge a JSON object into the configuration; 400 names a bad field."""
-    patch = await _json_object(request)
+    patch = await json_object(request)
     if isinstance(patch, web.Response):
         return patch
     state = request.app[SANDBOX_STATE]
     try:
-        config = state.configure(patch)
+        state.configure(patch)
     except ConfigError as exc:
-        return _error(400, str(exc), field=exc.field)
-    return web.json_response(config.to_json())
+        return json_error(400, str(exc), field=exc.field)
+    return web.json_response(_config_json(request))
 
 
 async def reset(request: web.Request) -> web.Response:
-    """POST /sandbox/reset: forget messages and stats; `{"config": true}` also restores the starting config."""
-    payload = await _json_object(request, optional=True)
+    """POST /sandbox/reset: forget messages and stats.
+
+    `{"config": true}` also restores the starting config; `{"push": true}` also
+    forgets the push subscriptions, which otherwise survive (they stand for
+    browsers that an app under test may have registered).
+    """
+    payload = await json_object(request, optional=True)
     if isinstance(payload, web.Response):
         return payload
-    also_config = payload.get("config", False)
-    if not isinstance(also_config, bool):
-        return _error(400, f"config must be true or false, got {also_config!r}", field="config")
-    request.app[SANDBOX_STATE].reset(config=also_config)
-    return web.json_response({"reset": True, "config": also_config})
+    flags = {}
+    for name in ("config", "push"):
+        flags[name] = payload.get(name, False)
+        if not isinstance(flags[name], bool):
+            return json_error(400, f"{name} must be true or false, got {flags[name]!r}", field=name)
+    request.app[SANDBOX_STATE].reset(config=flags["config"])
+    if flags["push"]:
+        request.app[PUSH_SERVICE].clear()
+    return web.json_response({"reset": True, **flags})
 
 
 async def sms_reply(request: web.Request) -> web.Response:
@@ -95,19 +97,19 @@ async def sms_reply(request: web.Request) -> web.Response:
     Twilio would, and records each `<Message>` of the TwiML answer in the
     phone's inbox (uncounted in stats: no API call was made).
     """
-    payload = await _json_object(request)
+    payload = await json_object(request)
     if isinstance(payload, web.Response):
         return payload
     phone, body = payload.get("from"), payload.get("body")
     if not isinstance(phone, str) or not phone:
-        return _error(400, "'from' (the replying phone number) is required", field="from")
+        return json_error(400, "'from' (the replying phone number) is required", field="from")
     if not isinstance(body, str) or not body:
-        return _error(400, "'body' (the reply text) is required", field="body")
+        return json_error(400, "'body' (the reply text) is required", field="body")
     state = request.app[SANDBOX_STATE]
     config = state.config
     url = config.inbound_sms_url
     if url is None:
-        return _error(
+        return json_error(
             409,
             "no inbound SMS URL: pass inbound_sms_url to create_sandbox_app or POST /sandbox/config "
             '{"inbound_sms_url": "http://..."}',
@@ -120,7 +122,7 @@ async def sms_reply(request: web.Request) -> web.Response:
         account_sid, token = config.default_account.sid, config.default_account.token
         number, service_sid = config.default_from, None
     else:
-        return _error(
+        return json_error(
             409,
             f"{phone} never received an SMS from the sandbox, so there is nothing to reply to; "
             "send it one first or configure default_account and default_from",
@@ -144,7 +146,7 @@ async def sms_reply(request: web.Request) -> web.Response:
     try:
         answer = await request.app[TWILIO_WEBHOOKS].post(url, params, token)
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        return _error(502, f"inbound SMS webhook failed: {exc!r}", delivered=False, webhook_status=None, replies=[])
+        return json_error(502, f"inbound SMS webhook failed: {exc!r}", delivered=False, webhook_status=None, replies=[])
     result: dict[str, Any] = {
         "delivered": 200 <= answer.status < 300,
         "webhook_status": answer.status,

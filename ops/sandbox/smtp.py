@@ -1,0 +1,143 @@
+"""The fake mail provider: a real SMTP server (aiosmtpd) on the sandbox's own event loop.
+
+Any client that speaks SMTP (aiosmtplib in Tocsin) delivers to it unchanged.
+AUTH PLAIN and LOGIN are offered without TLS and accept any credentials;
+STARTTLS is not offered. Messages over 10 MB are refused (552, from the SIZE
+limit). Each accepted message is parsed (`mail.parse_email`) and recorded once
+per RCPT TO address, in that address's inbox, counted in the `email` stats.
+
+Config `smtp` makes it fail on purpose (see `channel_config.py`): `fail`
+refuses every transaction at MAIL FROM, `addresses` refuses single recipients
+at RCPT TO; a 4xx code is temporary, a 5xx permanent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+
+from .mail import EmailMessage, parse_email
+from .sms import new_sid
+from .state import SandboxState
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+SERVER_HOSTNAME = "sandbox.tocsin.invalid"  # given explicitly: socket.getfqdn() can stall on DNS
+_IDENT = "Tocsin sandbox ESMTP"
+
+
+def _refusal(code: str, what: str) -> str:
+    enhanced = "4.3.0" if code.startswith("4") else "5.7.1"
+    kind = "temporarily" if code.startswith("4") else "permanently"
+    return f"{code} {enhanced} Sandbox configured to refuse {what} {kind}"
+
+
+def _accept_any_login(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
+    return AuthResult(success=True)
+
+
+class SandboxSmtpHandler:
+    """aiosmtpd handler hooks: apply the configured refusals, then record what arrives."""
+
+    def __init__(self, state: SandboxState) -> None:
+        self._state = state
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        code = self._state.config.smtp.fail
+        if code is not None:
+            return _refusal(code, "mail")
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        code = self._state.config.smtp.code_for(address)
+        if code is not None:
+            return _refusal(code, "this recipient")
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or envelope.content or b""
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", errors="surrogateescape")
+        try:
+            parsed = parse_email(raw, envelope.mail_from or "")
+        except Exception:  # the stdlib parser is lenient; anything left is a malformed message
+            logger.exception("sandbox SMTP could not parse a message")
+            return "554 5.6.0 Message could not be parsed"
+        now = time.time()
+        for recipient in envelope.rcpt_tos:
+            self._state.record(
+                EmailMessage(
+                    to=recipient,
+                    sender=parsed.sender,
+                    body=parsed.text,
+                    at=now,
+                    sid=new_sid("EM"),
+                    subject=parsed.subject,
+                    html=parsed.html,
+                    links=list(parsed.links),
+                    envelope_from=envelope.mail_from or "",
+                    message_id=parsed.message_id,
+                )
+            )
+        return "250 2.0.0 Message accepted for delivery"
+
+
+class SmtpServer:
+    """Starts and stops the SMTP listener on the running loop; one SMTP protocol per connection."""
+
+    def __init__(self, state: SandboxState, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._state = state
+        self.host = host
+        self._requested_port = port
+        self.port: int | None = None  # the bound port once started
+        self._server: asyncio.Server | None = None
+        self._handler = SandboxSmtpHandler(state)
+        self._connections: weakref.WeakSet[SMTP] = weakref.WeakSet()
+
+    def _protocol(self) -> SMTP:
+        protocol = SMTP(
+            self._handler,
+            data_size_limit=MAX_MESSAGE_BYTES,
+            hostname=SERVER_HOSTNAME,
+            ident=_IDENT,
+            auth_require_tls=False,
+            authenticator=_accept_any_login,
+            loop=asyncio.get_running_loop(),
+        )
+        self._connections.add(protocol)
+        return protocol
+
+    async def start(self) -> int:
+        """Listen; the bound port (a free one if 0 was asked for), also in `state.smtp_port`."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._protocol, self.host, self._requested_port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._state.smtp_host, self._state.smtp_port = self.host, self.port
+        return self.port
+
+    async def stop(self) -> None:
+        """Stop listening and drop open sessions (a client mid-transaction sees the connection close)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        for protocol in list(self._connections):
+            if protocol.transport is not None:
+                protocol.transport.close()
+        await server.wait_closed()
+        await asyncio.sleep(0)  # let connection_lost cancel the sessions' handler tasks
+        self._state.smtp_port = None
