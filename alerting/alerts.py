@@ -39,14 +39,17 @@ def _channels(value: Any, available: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def create_alert(session: Session, data: Any, *, actor: str, available_channels: Iterable[str]) -> Alert:
-    """Check and store a draft alert; it opens a new incident unless it names an open one."""
+def create_alert(session: Session, data: Any, *, actor: str, available_channels: Iterable[str],
+                 warnings: list[str] | None = None) -> Alert:
+    """Check and store a draft alert; it opens a new incident unless it names an open one.
+
+    What was accepted leniently (a repaired polygon) is appended to `warnings`."""
     if not isinstance(data, dict):
         raise ValidationError("the alert must be a JSON object")
     title = _required_text(data, "title", MAX_TITLE)
     message = _required_text(data, "message", MAX_MESSAGE)
     channels = _channels(data.get("channels"), available_channels)
-    target = targeting.normalize_target(session, data.get("target"))
+    target = targeting.normalize_target(session, data.get("target"), warnings=warnings)
     severity = str(data.get("severity", Severity.SEVERE)).lower()
     if severity not in set(Severity):
         raise ValidationError(f"severity must be one of {', '.join(Severity)}", field="severity")

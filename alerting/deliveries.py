@@ -11,11 +11,14 @@ from sqlalchemy.orm import Session
 from alerting.models import Delivery, utcnow
 from alerting.statuses import DELIVERY_RANK, DELIVERY_TIME_COLUMN
 
-#: Twilio's message statuses mapped to ours ("accepted"/"scheduled" mean queued at Twilio).
+#: Twilio's message and call statuses mapped to ours ("accepted"/"scheduled" mean queued at Twilio;
+#: a call that rang is "sent", one that was answered, by a person or a machine, is "delivered").
 TWILIO_STATUS = {
     "accepted": "queued", "scheduled": "queued", "queued": "queued", "sending": "queued",
     "sent": "sent", "delivered": "delivered", "read": "delivered",
     "undelivered": "undelivered", "failed": "failed", "canceled": "failed",
+    "initiated": "queued", "ringing": "sent", "in-progress": "delivered", "completed": "delivered",
+    "busy": "busy", "no-answer": "no_answer",
 }
 
 

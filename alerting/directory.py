@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from alerting import audit
 from alerting.errors import Conflict, NotFound, ValidationError
-from alerting.models import Group, Recipient, RecipientGroup, utcnow
+from alerting.models import Group, Recipient, RecipientGroup, RecipientLocation, utcnow
+from alerting.timefmt import iso
 from alerting.recipient_input import RecipientInput, RowError
 
 CHUNK = 500
@@ -93,6 +94,7 @@ def upsert_recipients(session: Session, rows: list[RecipientInput], *, actor: st
         existing.update(_existing_ids(session, [r.external_id for r in new_rows]))
     _update_existing(session, known_rows, existing, now)
     _replace_memberships(session, [r for r in rows if r.groups is not None], existing, group_ids)
+    _store_locations(session, [r for r in rows if r.locations is not None], existing, now)
     result.created, result.updated = len(new_rows), len(rows) - len(new_rows)
     result.rejected = len(result.errors)
     result.errors.sort(key=lambda e: (e.line or 0, e.index or 0))
@@ -154,7 +156,7 @@ def _existing_ids(session: Session, external_ids: list[str]) -> dict[str, int]:
     return found
 
 
-_UPDATABLE = ("name", "phone", "email", "locale", "attributes")
+_UPDATABLE = ("name", "phone", "email", "locale", "attributes")  # locations: _store_locations
 
 
 def _update_existing(session: Session, rows: list[RecipientInput], ids: dict[str, int], now: Any) -> None:
@@ -184,7 +186,25 @@ def _replace_memberships(session: Session, rows: list[RecipientInput], ids: dict
         session.execute(insert(RecipientGroup), links)
 
 
+def _store_locations(session: Session, rows: list[RecipientInput], ids: dict[str, int], now: Any) -> None:
+    """JSON rows replace a person's locations; CSV rows replace only the location with their label."""
+    everything = [ids[r.external_id] for r in rows if r.replace_locations]
+    for part in _chunks(everything):
+        session.execute(delete(RecipientLocation).where(RecipientLocation.recipient_id.in_(part)))
+    by_label = [{"rid": ids[r.external_id], "label": loc["label"]} for r in rows if not r.replace_locations
+                for loc in r.locations or []]
+    if by_label:
+        session.connection().execute(delete(RecipientLocation).where(
+            RecipientLocation.recipient_id == bindparam("rid"), RecipientLocation.label == bindparam("label")),
+            by_label)
+    new = [{"recipient_id": ids[r.external_id], "recorded_at": now, **loc} for r in rows for loc in r.locations or []]
+    if new:
+        session.execute(insert(RecipientLocation), new)
+
+
 def recipient_as_dict(person: Recipient) -> dict[str, Any]:
     return {"id": person.id, "external_id": person.external_id, "name": person.name, "phone": person.phone,
             "email": person.email, "locale": person.locale, "groups": sorted(g.name for g in person.groups),
-            "attributes": person.attributes}
+            "attributes": person.attributes,
+            "locations": [{"label": loc.label, "lat": loc.lat, "lon": loc.lon, "recorded_at": iso(loc.recorded_at)}
+                          for loc in person.locations]}

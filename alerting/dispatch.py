@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from alerting import audit, targeting
 from alerting.alerts import get_alert
 from alerting.errors import Conflict, ValidationError
-from alerting.models import Alert, AlertRecipient, Delivery, OptOut, utcnow
+from alerting.models import Alert, AlertRecipient, Delivery, OptOut, PushSubscription, utcnow
 from alerting.sql import insert_ignoring_duplicates
 from alerting.statuses import AlertStatus, Channel, DeliveryStatus
 from alerting.targeting import TargetRow
@@ -46,7 +46,7 @@ def request_send(session: Session, alert_id: int, *, actor: str) -> tuple[Alert,
     if alert.status != AlertStatus.DRAFT:
         raise Conflict(f"alert {alert.id} is {alert.status} and cannot be sent")
     if targeting.count(session, alert.target) == 0:
-        raise ValidationError("the target reaches no one: no recipient is in its groups", field="target")
+        raise ValidationError("the target reaches no one: no recipient is in its groups or areas", field="target")
     now = utcnow()
     # Compare-and-set: of two operators pressing send at once, exactly one update matches.
     changed = session.execute(update(Alert).where(Alert.id == alert.id, Alert.status == AlertStatus.DRAFT)
@@ -58,36 +58,47 @@ def request_send(session: Session, alert_id: int, *, actor: str) -> tuple[Alert,
     return alert, True
 
 
-def _address(row: TargetRow, channel: str) -> str | None:
+def _address(row: TargetRow, channel: str, push: dict[int, int]) -> str | None:
+    """Where a channel reaches this person: a phone, an email address, or their newest push subscription."""
     if channel in (Channel.SMS, Channel.VOICE):
         return row.phone
     if channel == Channel.EMAIL:
         return row.email
+    if channel == Channel.PUSH and row.id in push:
+        return str(push[row.id])
     return None
+
+
+def _push_subscriptions(session: Session, recipient_ids: list[int]) -> dict[int, int]:
+    return dict(session.execute(select(PushSubscription.recipient_id, func.max(PushSubscription.id)).where(
+        PushSubscription.recipient_id.in_(recipient_ids), PushSubscription.gone_at.is_(None))
+        .group_by(PushSubscription.recipient_id)).all())
 
 
 def dispatch_alert(sessions: sessionmaker[Session], enqueuer: Enqueuer, alert_id: int, *,
                    chunk_size: int, batch_size: int) -> int:
-    """Resolve, record and enqueue an alert's messages; returns the number of people reached."""
+    """Resolve, record and enqueue an alert's messages; returns the number of people reached.
+
+    The target is resolved to ids once (integers: cheap even for a million people); contact
+    details are then read, written and enqueued chunk by chunk, so sending starts at once.
+    """
     with sessions.begin() as session:
         alert = get_alert(session, alert_id)
         if alert.status != AlertStatus.SENDING:
             return 0
-        target, channels, urgent = alert.target, list(alert.channels), is_urgent(alert)
-    after, people = 0, 0
+        channels, urgent = list(alert.channels), is_urgent(alert)
+        ids = targeting.resolve(session, alert.target)
     # The first chunk is one batch, so the first messages leave as soon as possible.
-    size = min(chunk_size, batch_size)
-    while True:
+    start, size = 0, min(chunk_size, batch_size)
+    while start < len(ids):
         with sessions.begin() as session:
-            rows = targeting.resolve_chunk(session, target, after, size)
-            if not rows:
-                break
-            pending = _record_chunk(session, alert_id, channels, rows)
+            rows = targeting.rows_for(session, ids[start:start + size])
+            pending = _record_chunk(session, alert_id, channels, rows) if rows else {}
         # Enqueued only after the commit, so a worker always finds the rows it is given.
-        for channel, ids in pending.items():
-            batches = [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
+        for channel, delivery_ids in pending.items():
+            batches = [delivery_ids[i:i + batch_size] for i in range(0, len(delivery_ids), batch_size)]
             enqueuer.enqueue_sends(alert_id, channel, batches, urgent=urgent)
-        after, people, size = rows[-1].id, people + len(rows), chunk_size
+        start, size = start + size, chunk_size
     with sessions.begin() as session:
         total = session.scalar(select(func.count()).select_from(AlertRecipient)
                                .where(AlertRecipient.alert_id == alert_id)) or 0
@@ -101,8 +112,9 @@ def _record_chunk(session: Session, alert_id: int, channels: list[str], rows: li
     insert_ignoring_duplicates(session, AlertRecipient.__table__,
                                [{"alert_id": alert_id, "recipient_id": r.id, "response_rank": 0} for r in rows])
     now = utcnow()
+    push = _push_subscriptions(session, [r.id for r in rows]) if Channel.PUSH in channels else {}
     for channel in channels:
-        addressed = [(r, _address(r, channel)) for r in rows]
+        addressed = [(r, _address(r, channel, push)) for r in rows]
         addressed = [(r, a) for r, a in addressed if a]
         opted_out = set(session.scalars(select(OptOut.address).where(
             OptOut.channel == channel, OptOut.address.in_({a for _, a in addressed})))) if addressed else set()

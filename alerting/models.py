@@ -54,6 +54,44 @@ class Recipient(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     groups: Mapped[list[Group]] = relationship(secondary="recipient_groups", lazy="selectin")
+    locations: Mapped[list["RecipientLocation"]] = relationship(lazy="selectin", order_by="RecipientLocation.id",
+                                                                cascade="all, delete-orphan")
+
+
+class RecipientLocation(Base):
+    """A place where a person may be: home, work, a dormitory, the last position their phone shared."""
+    __tablename__ = "recipient_locations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(50), default="home")
+    lat: Mapped[float]
+    lon: Mapped[float]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (Index("ix_recipient_locations_lat_lon", "lat", "lon"),
+                      UniqueConstraint("recipient_id", "label", name="uq_recipient_locations_label"))
+
+
+class Zone(Base):
+    """A named, reusable area (Building 12, the river district), stored as a target's geographic part."""
+    __tablename__ = "zones"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    area: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"geometry": ...} or {"circle": ...} or CAP
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+class PushSubscription(Base):
+    """A browser that agreed to receive this person's alerts (a Web Push subscription)."""
+    __tablename__ = "push_subscriptions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"), index=True)
+    endpoint: Mapped[str] = mapped_column(String(2048), unique=True)
+    p256dh: Mapped[str] = mapped_column(String(200))
+    auth: Mapped[str] = mapped_column(String(100))
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    gone_at: Mapped[datetime | None]  # the push service answered 404/410: never used again
+
 
 class OptOut(Base):
     """A contact address that asked not to be messaged on a channel (SMS STOP). Suppressed at send time."""

@@ -14,6 +14,10 @@ from alerting.contacts import ContactError, normalize_email, normalize_locale, n
 
 #: Columns with a meaning of their own; any other CSV column becomes a free attribute.
 KNOWN_COLUMNS = ("external_id", "name", "phone", "email", "groups", "locale")
+#: CSV columns giving one location per row.
+LOCATION_COLUMNS = ("lat", "lon", "location_label")
+DEFAULT_LOCATION_LABEL = "home"
+MAX_LOCATIONS = 20
 GROUP_SEPARATOR = ";"
 MAX_EXTERNAL_ID = 200
 MAX_NAME = 300
@@ -28,6 +32,10 @@ class RecipientInput:
     locale: str | None = None
     groups: list[str] | None = None          # None: leave memberships as they are
     attributes: dict[str, Any] | None = None  # None: leave attributes as they are
+    locations: list[dict[str, Any]] | None = None  # None: leave locations as they are
+    #: True (JSON): `locations` replaces all of the person's locations. False (CSV, one location per
+    #: row): each given location replaces only the one with the same label.
+    replace_locations: bool = True
     line: int | None = None                   # CSV line, for error reports
     index: int | None = None                  # position in a JSON list, for error reports
     #: Fields present in the input: a field left out keeps its stored value on update.
@@ -90,6 +98,9 @@ def parse_recipient(data: Mapping[str, Any], *, line: int | None = None) -> Reci
     if "groups" in data:
         result.given.add("groups")
         result.groups = _parse_groups(data["groups"], external_id)
+    if "locations" in data:
+        result.given.add("locations")
+        result.locations = _parse_locations(data["locations"], external_id)
     if "attributes" in data:
         attrs = data["attributes"]
         if attrs is not None and not isinstance(attrs, Mapping):
@@ -97,6 +108,47 @@ def parse_recipient(data: Mapping[str, Any], *, line: int | None = None) -> Reci
         result.given.add("attributes")
         result.attributes = dict(attrs or {})
     return result
+
+
+def _coordinate(value: Any, name: str, limit: float, path: str, external_id: str) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) > limit:
+        raise RowRejected(RowError(f"{name} must be a number from -{limit:g} to {limit:g}", field=path,
+                                   value=value, external_id=external_id))
+    return float(value)
+
+
+def _parse_locations(raw: Any, external_id: str) -> list[dict[str, Any]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise RowRejected(RowError('locations must be a list of {"label", "lat", "lon"}', field="locations",
+                                   external_id=external_id))
+    if len(raw) > MAX_LOCATIONS:
+        raise RowRejected(RowError(f"at most {MAX_LOCATIONS} locations per person", field="locations",
+                                   external_id=external_id))
+    locations, labels = [], set()
+    for i, item in enumerate(raw):
+        path = f"locations[{i}]"
+        if not isinstance(item, Mapping):
+            raise RowRejected(RowError("each location must be an object", field=path, external_id=external_id))
+        label = item.get("label") or DEFAULT_LOCATION_LABEL
+        if not isinstance(label, str) or len(label.strip()) > 50:
+            raise RowRejected(RowError("label must be text of at most 50 characters", field=f"{path}.label",
+                                       external_id=external_id))
+        label = label.strip().lower()
+        if label in labels:
+            raise RowRejected(RowError(f"two locations are labelled {label!r}", field=f"{path}.label",
+                                       external_id=external_id))
+        labels.add(label)
+        locations.append({"label": label,
+                          "lat": _coordinate(item.get("lat"), "lat", 90, f"{path}.lat", external_id),
+                          "lon": _coordinate(item.get("lon"), "lon", 180, f"{path}.lon", external_id)})
+    return locations
 
 
 def _parse_groups(raw: Any, external_id: str) -> list[str]:
@@ -142,18 +194,27 @@ def parse_csv(body: bytes) -> tuple[list[RecipientInput], list[RowError]]:
             errors.append(RowError(f"has {len(values)} fields; the header has {len(header)}", line=line))
             continue
         record: dict[str, Any] = {}
-        extra = {}
+        extra, place = {}, {}
         for column, value in zip(header, values):
             if column in KNOWN_COLUMNS:
                 record[column] = value
+            elif column in LOCATION_COLUMNS:
+                place[column] = value.strip()
             elif column:
                 extra[column] = value.strip()
         if extra:
             record["attributes"] = extra
         try:
-            rows.append(parse_recipient(record, line=line))
+            if place.get("lat") or place.get("lon"):
+                record["locations"] = [{"label": place.get("location_label"), "lat": place.get("lat"),
+                                        "lon": place.get("lon")}]
+            row = parse_recipient(record, line=line)
+            row.replace_locations = False
+            rows.append(row)
         except RowRejected as exc:
             exc.error.line = line
+            if exc.error.field and exc.error.field.startswith("locations[0]."):
+                exc.error.field = exc.error.field.removeprefix("locations[0].").replace("label", "location_label")
             errors.append(exc.error)
     return rows, errors
 

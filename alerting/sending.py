@@ -23,14 +23,17 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerting import dispatch
-from alerting.models import Alert, Delivery, OptOut, utcnow
-from alerting.rendering import sms_text
+from alerting.compose import Claimed, compose
+from alerting.links import LinkSigner
+from alerting.models import Alert, Delivery, OptOut, PushSubscription, utcnow
 from alerting.sql import insert_ignoring_duplicates
 from alerting.statuses import DELIVERY_RANK, AlertStatus, Channel, DeliveryStatus
 from channels.base import ChannelAdapter, Outbound, Outcome, Receipt
 
 #: Provider error codes meaning the person has opted out at the carrier: suppress the address.
 OPTED_OUT_CODES = {"21610"}
+#: A push service's answer that the subscription no longer exists: never use it again.
+PUSH_GONE_CODES = {"404", "410"}
 
 
 class BatchSender(Protocol):
@@ -50,23 +53,18 @@ class SendOptions:
     org_name: str
     concurrency: int
     max_tries: int
+    signer: LinkSigner
 
 
-def _callback_url(public_url: str, channel: str, delivery_id: int) -> str | None:
-    if channel == Channel.SMS:
-        return f"{public_url}/hooks/twilio/status?d={delivery_id}"
-    return None
-
-
-def claim(session: Session, delivery_ids: Sequence[int]) -> list[tuple[int, str | None, int]]:
-    """Move pending rows to `sending`; returns (id, address, tries) of the rows this caller now owns."""
+def claim(session: Session, delivery_ids: Sequence[int]) -> list[Claimed]:
+    """Move pending rows to `sending`; returns the rows this caller now owns."""
     now = utcnow()
     rows = session.execute(
         update(Delivery).where(Delivery.id.in_(list(delivery_ids)), Delivery.status == DeliveryStatus.PENDING)
         .values(status=DeliveryStatus.SENDING, status_rank=DELIVERY_RANK[DeliveryStatus.SENDING],
                 claimed_at=now, updated_at=now, tries=Delivery.tries + 1)
-        .returning(Delivery.id, Delivery.address, Delivery.tries)).all()
-    return [tuple(r) for r in rows]
+        .returning(Delivery.id, Delivery.address, Delivery.tries, Delivery.recipient_id)).all()
+    return [Claimed(*r) for r in rows]
 
 
 async def send_concurrently(adapter: ChannelAdapter, messages: list[Outbound], concurrency: int) -> list[Receipt]:
@@ -89,15 +87,14 @@ def send_batch(sessions: sessionmaker[Session], sender: BatchSender, options: Se
         if alert.status not in (AlertStatus.SENDING, AlertStatus.SENT):
             _cancel(session, delivery_ids)
             return {"cancelled": len(delivery_ids)}
-        body = sms_text(alert, options.org_name)
         owned = claim(session, delivery_ids)
-    if not owned:
-        return {}
-    messages = [Outbound(key=i, to=address or "", body=body,
-                         status_callback=_callback_url(options.public_url, channel, i)) for i, address, _ in owned]
+        if not owned:
+            return {}
+        messages = compose(session, channel, alert, owned, public_url=options.public_url,
+                           org_name=options.org_name, signer=options.signer)
     receipts = sender.send(channel, messages)
-    tries = {i: t for i, _, t in owned}
-    addresses = {i: a for i, a, _ in owned}
+    tries = {c.id: c.tries for c in owned}
+    addresses = {c.id: c.address for c in owned}
     with sessions.begin() as session:
         counts = record_receipts(session, channel, receipts, tries, addresses, options.max_tries)
         dispatch.finish_if_done(session, alert_id)
@@ -120,6 +117,9 @@ def record_receipts(session: Session, channel: str, receipts: list[Receipt], tri
         else:
             if r.outcome == Outcome.TRANSIENT:
                 params["error"] = f"gave up after {tries[r.key]} tries: {r.error_message or r.error_code}"
+            # A mail server refusing an address for good (5xx) is a bounce.
+            bounced = channel == Channel.EMAIL and r.outcome == Outcome.PERMANENT and (r.error_code or "").startswith("5")
+            params["status"] = DeliveryStatus.BOUNCED if bounced else DeliveryStatus.FAILED
             failed.append(params)
     conn = session.connection()
     if accepted:
@@ -137,13 +137,23 @@ def record_receipts(session: Session, channel: str, receipts: list[Receipt], tri
             error_code=bindparam("code"), error_message=bindparam("error"), updated_at=bindparam("now")), retry)
     if failed:
         conn.execute(update(Delivery).where(Delivery.id == bindparam("did")).values(
-            status=DeliveryStatus.FAILED, status_rank=DELIVERY_RANK[DeliveryStatus.FAILED],
+            status=bindparam("status"), status_rank=DELIVERY_RANK[DeliveryStatus.FAILED],
             provider=bindparam("provider"), error_code=bindparam("code"), error_message=bindparam("error"),
             failed_at=bindparam("now"), updated_at=bindparam("now")), failed)
-        opted_out = [addresses[p["did"]] for p in failed if p["code"] in OPTED_OUT_CODES and addresses[p["did"]]]
-        insert_ignoring_duplicates(session, OptOut.__table__, [
-            {"channel": channel, "address": a, "source": "provider", "created_at": now} for a in opted_out])
+        _flag_contacts(session, channel, [p for p in failed if p["code"]], addresses, now)
     return {"accepted": len(accepted), "retry": len(retry), "failed": len(failed)}
+
+
+def _flag_contacts(session: Session, channel: str, failed: list[dict], addresses: dict[int, str | None],
+                   now: object) -> None:
+    """Permanent failures that say something about the contact itself are recorded against it."""
+    opted_out = [addresses[p["did"]] for p in failed if p["code"] in OPTED_OUT_CODES and addresses[p["did"]]]
+    insert_ignoring_duplicates(session, OptOut.__table__, [
+        {"channel": channel, "address": a, "source": "provider", "created_at": now} for a in opted_out])
+    if channel == Channel.PUSH:
+        gone = [int(a) for p in failed if p["code"] in PUSH_GONE_CODES and (a := addresses[p["did"]]) and a.isdigit()]
+        if gone:
+            session.execute(update(PushSubscription).where(PushSubscription.id.in_(gone)).values(gone_at=now))
 
 
 def _cancel(session: Session, delivery_ids: Sequence[int]) -> None:

@@ -24,6 +24,9 @@ class DeliveryStatus(StrEnum):
     DELIVERED = "delivered"      # the handset has it
     UNDELIVERED = "undelivered"  # the carrier could not deliver it
     FAILED = "failed"            # never left: rejected by the provider, or retries exhausted
+    BUSY = "busy"                # voice: the line was busy
+    NO_ANSWER = "no_answer"      # voice: nobody picked up
+    BOUNCED = "bounced"          # email: the receiving server refused it
     CANCELLED = "cancelled"      # not sent because the alert was cancelled first
 
 
@@ -38,6 +41,9 @@ DELIVERY_RANK: dict[str, int] = {
     DeliveryStatus.UNDELIVERED: 4,
     DeliveryStatus.FAILED: 4,
     DeliveryStatus.CANCELLED: 4,
+    DeliveryStatus.BUSY: 4,
+    DeliveryStatus.NO_ANSWER: 4,
+    DeliveryStatus.BOUNCED: 4,
 }
 
 #: The timestamp column each provider-reported status stamps on the delivery row.
@@ -47,6 +53,9 @@ DELIVERY_TIME_COLUMN: dict[str, str] = {
     DeliveryStatus.DELIVERED: "delivered_at",
     DeliveryStatus.UNDELIVERED: "failed_at",
     DeliveryStatus.FAILED: "failed_at",
+    DeliveryStatus.BUSY: "failed_at",
+    DeliveryStatus.NO_ANSWER: "failed_at",
+    DeliveryStatus.BOUNCED: "failed_at",
 }
 
 

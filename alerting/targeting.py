@@ -1,22 +1,37 @@
-"""Who an alert reaches: checking a target and resolving it to recipients, in id order, in chunks.
+"""Who an alert reaches: checking a target and resolving it to a sorted set of recipient ids.
 
-A target is `{"groups": [names], "recipients": [external ids], "exclude": <target>}`; the parts are
-united, then `exclude` is removed. Resolving in id-ordered chunks lets the dispatcher start sending
-the first chunk while later ones are still being read, and resume after a crash from any id.
+A target unites its parts, then removes `exclude` (itself a target):
+
+    {"groups": [names], "recipients": [external ids], "zones": [zone names],
+     "geometry": <GeoJSON>, "circle": {"lat", "lon", "radius_m"}, "cap_polygon": "lat,lon ...",
+     "cap_circle": "lat,lon radius_km", "location_labels": [labels], "exclude": <target>}
+
+Geographic parts select people with a location inside the area (only locations with one of
+`location_labels`, when given); a person with several locations inside counts once. Resolution
+gives a sorted numpy array of ids, so unions and exclusions are set operations on integers and the
+dispatcher can walk the array in chunks, fetching the rows of each chunk as it goes.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
-from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select
+import numpy as np
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+import geo
 from alerting.directory import group_ids_by_name
 from alerting.errors import ValidationError
-from alerting.models import Recipient, RecipientGroup
+from alerting.models import OptOut, PushSubscription, Recipient, RecipientGroup, RecipientLocation, Zone
+from alerting.statuses import Channel
 
-TARGET_KEYS = ("groups", "recipients", "exclude")
+NAME_PARTS = ("groups", "recipients", "zones", "location_labels")
+AREA_PARTS = ("geometry", "circle", "cap_polygon", "cap_circle")
+TARGET_KEYS = (*NAME_PARTS, *AREA_PARTS, "exclude")
+#: Ids per IN (...) list: well under SQLite's limit of 32,766 bound parameters.
+IN_CHUNK = 10_000
+EMPTY = np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +41,24 @@ class TargetRow:
     email: str | None
 
 
-def normalize_target(session: Session, target: Any, *, path: str = "target") -> dict[str, Any]:
-    """Check a target and return it in canonical form; raise ValidationError naming the bad part."""
+def parse_area(part: str, value: Any, path: str) -> geo.Geofence:
+    """One geographic target part as a Geofence; a bad one raises ValidationError naming it."""
+    parser = {"geometry": geo.from_geojson, "circle": geo.from_circle,
+              "cap_polygon": geo.from_cap_polygon, "cap_circle": geo.from_cap_circle}[part]
+    try:
+        return parser(value, field=f"{path}.{part}")
+    except geo.GeofenceError as exc:
+        raise ValidationError(str(exc), field=getattr(exc, "field", f"{path}.{part}")) from None
+
+
+def normalize_target(session: Session, target: Any, *, path: str = "target",
+                     warnings: list[str] | None = None) -> dict[str, Any]:
+    """Check a target and return it in canonical form; raise ValidationError naming the bad part.
+
+    Leniencies (a ring closed for you, a self-intersecting polygon repaired) are appended to
+    `warnings`, so the operator sees them before sending.
+    """
+    warnings = warnings if warnings is not None else []
     if not isinstance(target, dict):
         raise ValidationError(f"{path} must be an object such as {{\"groups\": [\"Staff\"]}}", field=path)
     unknown_keys = sorted(set(target) - set(TARGET_KEYS))
@@ -35,50 +66,128 @@ def normalize_target(session: Session, target: Any, *, path: str = "target") -> 
         raise ValidationError(f"{path} has unknown part(s) {', '.join(unknown_keys)}; "
                               f"known parts are {', '.join(TARGET_KEYS)}", field=f"{path}.{unknown_keys[0]}")
     result: dict[str, Any] = {}
-    for key in ("groups", "recipients"):
+    for key in NAME_PARTS:
         names = target.get(key, [])
         if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
             raise ValidationError(f"{path}.{key} must be a list of names", field=f"{path}.{key}")
         if names:
-            result[key] = sorted({n.strip() for n in names})
-    if "groups" in result:
-        missing = sorted(set(result["groups"]) - group_ids_by_name(session, result["groups"]).keys())
-        if missing:
-            raise ValidationError(f"unknown group {missing[0]!r}", field=f"{path}.groups")
-    if "recipients" in result:
-        found = set(session.scalars(select(Recipient.external_id)
-                                    .where(Recipient.external_id.in_(result["recipients"]))))
-        missing = sorted(set(result["recipients"]) - found)
-        if missing:
-            raise ValidationError(f"unknown recipient {missing[0]!r}", field=f"{path}.recipients")
+            result[key] = sorted({n.strip().lower() if key == "location_labels" else n.strip() for n in names})
+    _check_names_exist(session, result, path)
+    for key in AREA_PARTS:
+        if target.get(key) is not None:
+            fence = parse_area(key, target[key], path)
+            warnings.extend(fence.warnings)
+            warnings.extend(geo.warn_if_suspicious(fence))
+            result[key] = target[key]
     if target.get("exclude"):
-        result["exclude"] = normalize_target(session, target["exclude"], path=f"{path}.exclude")
-    if not (result.get("groups") or result.get("recipients")):
-        raise ValidationError(f"{path} names no one: give groups or recipients", field=path)
+        result["exclude"] = normalize_target(session, target["exclude"], path=f"{path}.exclude", warnings=warnings)
+    if not any(result.get(k) for k in ("groups", "recipients", "zones", *AREA_PARTS)):
+        raise ValidationError(f"{path} names no one: give groups, recipients, zones or an area", field=path)
     return result
 
 
-def _condition(session: Session, target: dict[str, Any]) -> ColumnElement[bool]:
-    parts: list[ColumnElement[bool]] = []
+def _check_names_exist(session: Session, result: dict[str, Any], path: str) -> None:
+    lookups = {"groups": lambda names: group_ids_by_name(session, names).keys(),
+               "recipients": lambda names: set(session.scalars(select(Recipient.external_id)
+                                                               .where(Recipient.external_id.in_(names)))),
+               "zones": lambda names: set(session.scalars(select(Zone.name).where(Zone.name.in_(names))))}
+    for key, found in lookups.items():
+        if key in result:
+            missing = sorted(set(result[key]) - set(found(result[key])))
+            if missing:
+                raise ValidationError(f"unknown {key[:-1]} {missing[0]!r}", field=f"{path}.{key}")
+
+
+def geofence_of(session: Session, target: dict[str, Any]) -> geo.Geofence | None:
+    """The union of a target's zones and drawn areas (not of its exclude), or None if it has none."""
+    fences = [parse_area(key, target[key], "target") for key in AREA_PARTS if target.get(key) is not None]
+    if target.get("zones"):
+        for zone in session.scalars(select(Zone).where(Zone.name.in_(target["zones"]))):
+            (key, value), = zone.area.items()
+            fences.append(parse_area(key, value, f"zones.{zone.name}"))
+    return geo.union(*fences) if fences else None
+
+
+def _ids(rows: Iterable[Any]) -> np.ndarray:
+    return np.unique(np.fromiter((r[0] for r in rows), dtype=np.int64))
+
+
+def _inside(session: Session, fence: geo.Geofence, labels: list[str] | None) -> np.ndarray:
+    """Ids of people with a (suitably labelled) location inside the fence, via a bounding-box prefilter."""
+    found = [EMPTY]
+    for min_lat, min_lon, max_lat, max_lon in fence.boxes():
+        query = select(RecipientLocation.recipient_id, RecipientLocation.lat, RecipientLocation.lon).where(
+            RecipientLocation.lat.between(min_lat, max_lat), RecipientLocation.lon.between(min_lon, max_lon))
+        if labels:
+            query = query.where(RecipientLocation.label.in_(labels))
+        rows = session.execute(query).all()
+        if rows:
+            data = np.array(rows, dtype=np.float64)
+            found.append(data[fence.contains(data[:, 1], data[:, 2]), 0].astype(np.int64))
+    return np.unique(np.concatenate(found))
+
+
+def resolve(session: Session, target: dict[str, Any]) -> np.ndarray:
+    """Every recipient id the (normalized) target reaches: sorted, unique."""
+    parts = [EMPTY]
     if target.get("groups"):
         ids = list(group_ids_by_name(session, target["groups"]).values())
-        parts.append(Recipient.id.in_(select(RecipientGroup.recipient_id).where(RecipientGroup.group_id.in_(ids))))
+        parts.append(_ids(session.execute(select(RecipientGroup.recipient_id).where(RecipientGroup.group_id.in_(ids)))))
     if target.get("recipients"):
-        parts.append(Recipient.external_id.in_(target["recipients"]))
-    condition = or_(*parts) if parts else false()
+        parts.append(_ids(session.execute(select(Recipient.id).where(Recipient.external_id.in_(target["recipients"])))))
+    fence = geofence_of(session, target)
+    if fence is not None:
+        parts.append(_inside(session, fence, target.get("location_labels")))
+    result = np.unique(np.concatenate(parts))
     if target.get("exclude"):
-        condition = and_(condition, not_(_condition(session, target["exclude"])))
-    return condition
-
-
-def resolve_chunk(session: Session, target: dict[str, Any], after_id: int, limit: int) -> list[TargetRow]:
-    """The next `limit` people of the target with an id above `after_id`, in id order."""
-    rows = session.execute(
-        select(Recipient.id, Recipient.phone, Recipient.email)
-        .where(_condition(session, target), Recipient.id > after_id)
-        .order_by(Recipient.id).limit(limit))
-    return [TargetRow(*row) for row in rows]
+        result = np.setdiff1d(result, resolve(session, target["exclude"]), assume_unique=True)
+    return result
 
 
 def count(session: Session, target: dict[str, Any]) -> int:
-    return session.scalar(select(func.count()).select_from(Recipient).where(_condition(session, target))) or 0
+    return int(resolve(session, target).size)
+
+
+def rows_for(session: Session, ids: np.ndarray) -> list[TargetRow]:
+    """Contact details of the given recipients, in id order."""
+    rows: list[TargetRow] = []
+    for start in range(0, len(ids), IN_CHUNK):
+        part = [int(i) for i in ids[start:start + IN_CHUNK]]
+        rows.extend(TargetRow(*r) for r in session.execute(
+            select(Recipient.id, Recipient.phone, Recipient.email).where(Recipient.id.in_(part)).order_by(Recipient.id)))
+    return rows
+
+
+def contacts_per_channel(session: Session, ids: np.ndarray) -> dict[str, int]:
+    """How many of these people can be reached on each channel (SMS excludes opted-out numbers)."""
+    totals = {str(c): 0 for c in Channel}
+    for start in range(0, len(ids), IN_CHUNK):
+        part = [int(i) for i in ids[start:start + IN_CHUNK]]
+        phones, emails = session.execute(select(func.count(Recipient.phone), func.count(Recipient.email))
+                                         .where(Recipient.id.in_(part))).one()
+        opted_out = session.scalar(select(func.count()).select_from(Recipient).join(
+            OptOut, and_(OptOut.address == Recipient.phone, OptOut.channel == Channel.SMS))
+            .where(Recipient.id.in_(part))) or 0
+        totals[Channel.SMS] += phones - opted_out
+        totals[Channel.VOICE] += phones
+        totals[Channel.EMAIL] += emails
+        totals[Channel.PUSH] += session.scalar(select(func.count(func.distinct(PushSubscription.recipient_id))).where(
+            PushSubscription.recipient_id.in_(part), PushSubscription.gone_at.is_(None))) or 0
+    return totals
+
+
+def preview(session: Session, target: Any, *, list_external_ids: bool = False) -> dict[str, Any]:
+    """What a target reaches before anything is sent: people and contacts per channel."""
+    warnings: list[str] = []
+    normalized = normalize_target(session, target, warnings=warnings)
+    ids = resolve(session, normalized)
+    result: dict[str, Any] = {"people": int(ids.size), "contacts": contacts_per_channel(session, ids)}
+    if ids.size == 0:
+        warnings.append("the target reaches no one: check the area is where you meant it "
+                        "(GeoJSON is [longitude, latitude]; CAP is 'latitude,longitude')")
+    if list_external_ids:
+        result["external_ids"] = sorted(external_id for r in range(0, len(ids), IN_CHUNK)
+                                        for external_id in session.scalars(select(Recipient.external_id).where(
+                                            Recipient.id.in_([int(i) for i in ids[r:r + IN_CHUNK]]))))
+    result["warnings"] = warnings
+    return result

@@ -8,11 +8,20 @@ from typing import ClassVar, Protocol
 
 @dataclass(frozen=True, slots=True)
 class Outbound:
-    """One message to hand to a provider. `key` is the caller's id for it (a delivery id)."""
+    """One message to hand to a provider. `key` is the caller's id for it (a delivery id).
+
+    `to` is a phone number (SMS, voice), an email address, or a push endpoint URL. Channel-specific
+    fields are None where they do not apply.
+    """
     key: int
     to: str
     body: str
     status_callback: str | None = None
+    subject: str | None = None                     # email
+    html: str | None = None                        # email
+    twiml_url: str | None = None                   # voice: where the provider fetches what to say
+    push_keys: tuple[str, str] | None = None       # push: the subscription's (p256dh, auth)
+    language: str | None = None                    # the recipient's locale
 
 
 class Outcome(StrEnum):

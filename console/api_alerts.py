@@ -25,8 +25,12 @@ async def create_alert(request: web.Request) -> web.Response:
     actor = require(request, Role.OPERATOR)
     data = await read_json(request)
     channels = request.app[RUNTIME].available_channels
+    warnings: list[str] = []
     body = await in_transaction(request, lambda s: alerts.summary(
-        s, alerts.create_alert(s, data, actor=actor, available_channels=channels)))
+        s, alerts.create_alert(s, data, actor=actor, available_channels=channels, warnings=warnings)))
+    body["warnings"] = warnings
+    if body["recipients"] == 0:
+        body["warnings"].append("the target reaches no one yet")
     return web.json_response(body, status=201)
 
 

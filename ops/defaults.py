@@ -23,3 +23,7 @@ LOG_LEVEL = "INFO"
 SEND_RETRY_INTERVALS = (2, 5, 15, 30, 60)
 #: Largest request body the API accepts (CSV imports included).
 MAX_BODY_BYTES = 20 * 1024 * 1024
+#: The sender domain used in the sandbox's mail (RFC 2606: reserved, never a real address).
+SANDBOX_MAIL_DOMAIN = "tocsin.example.org"
+#: How long a signed response link (email, push action) stays valid.
+RESPONSE_LINK_MAX_AGE_S = 14 * 24 * 3600

@@ -36,6 +36,12 @@ def with_sandbox_provider(settings: Settings) -> Settings:
                    twilio_api_base=f"{settings.effective_public_url}/sandbox/twilio")
 
 
+def with_sandbox_smtp(settings: Settings) -> tuple[Settings, int]:
+    """Use the sandbox's SMTP server (on a free loopback port) when no relay is configured."""
+    port = free_port()
+    return replace(settings, smtp_url=f"smtp://127.0.0.1:{port}"), port
+
+
 def serve(settings: Settings, *, prepare: Callable[[Runtime], None] | None = None,
           on_ready: Callable[[Runtime], None] | None = None) -> None:
     """Run until SIGINT/SIGTERM. `prepare` runs once the database is ready, before any worker
@@ -50,6 +56,10 @@ def serve(settings: Settings, *, prepare: Callable[[Runtime], None] | None = Non
     run_sandbox = settings.uses_sandbox
     if run_sandbox:
         settings = with_sandbox_provider(settings)
+    smtp_port = None
+    if run_sandbox and settings.smtp_url is None:
+        # Only beside the sandbox's Twilio: a real deployment without SMTP simply has no email channel.
+        settings, smtp_port = with_sandbox_smtp(settings)
     pool = None
     try:
         database.upgrade(settings.effective_database_url)
@@ -60,7 +70,7 @@ def serve(settings: Settings, *, prepare: Callable[[Runtime], None] | None = Non
         app = create_app(runtime)
         if run_sandbox:
             app.add_subapp("/sandbox/", create_sandbox_app(
-                inbound_sms_url=f"{settings.effective_public_url}/hooks/twilio/sms"))
+                inbound_sms_url=f"{settings.effective_public_url}/hooks/twilio/sms", smtp_port=smtp_port))
         if settings.workers:
             pool = WorkerPool(settings, settings.workers)
             pool.start()

@@ -36,6 +36,11 @@ class Settings:
     twilio_auth_token: str | None = None
     twilio_from: str | None = None
     twilio_api_base: str | None = None
+    smtp_url: str | None = None
+    smtp_from: str | None = None
+    vapid_private_key: str | None = None
+    vapid_subject: str | None = None
+    secret_key: str | None = None
     org_name: str = defaults.ORG_NAME
     org_contact: str = defaults.ORG_CONTACT
     batch_size: int = defaults.BATCH_SIZE
@@ -56,6 +61,15 @@ class Settings:
     def uses_sandbox(self) -> bool:
         """No Twilio account configured: `serve` runs the sandbox and sends there."""
         return self.twilio_account_sid is None
+
+    @property
+    def effective_smtp_from(self) -> str:
+        return self.smtp_from or f"alerts@{defaults.SANDBOX_MAIL_DOMAIN}"
+
+    @property
+    def effective_vapid_subject(self) -> str:
+        """VAPID's `sub` claim: how a push service can reach the sender (mailto: or https:)."""
+        return self.vapid_subject or f"mailto:{self.effective_smtp_from}"
 
     @property
     def effective_database_url(self) -> str:
@@ -110,6 +124,11 @@ class Settings:
             twilio_auth_token=token,
             twilio_from=text("TWILIO_FROM"),
             twilio_api_base=text("TWILIO_API_BASE"),
+            smtp_url=text("SMTP_URL"),
+            smtp_from=text("SMTP_FROM"),
+            vapid_private_key=text("VAPID_PRIVATE_KEY"),
+            vapid_subject=text("VAPID_SUBJECT"),
+            secret_key=text("SECRET_KEY"),
             org_name=text("ORG_NAME") or defaults.ORG_NAME,
             org_contact=text("ORG_CONTACT") or defaults.ORG_CONTACT,
             batch_size=number("BATCH_SIZE", defaults.BATCH_SIZE, 1),
@@ -131,6 +150,11 @@ class Settings:
             "TWILIO_AUTH_TOKEN": self.twilio_auth_token,
             "TWILIO_FROM": self.twilio_from,
             "TWILIO_API_BASE": self.twilio_api_base,
+            "SMTP_URL": self.smtp_url,
+            "SMTP_FROM": self.smtp_from,
+            "VAPID_PRIVATE_KEY": self.vapid_private_key,
+            "VAPID_SUBJECT": self.vapid_subject,
+            "SECRET_KEY": self.secret_key,
             "ORG_NAME": self.org_name,
             "ORG_CONTACT": self.org_contact,
             "BATCH_SIZE": str(self.batch_size),

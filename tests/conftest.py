@@ -59,6 +59,7 @@ def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
     return Settings(data_dir=tmp_path, port=port, database_url=database_url, redis_url=redis_url,
                     public_url=base, twilio_account_sid=SANDBOX_ACCOUNT_SID, twilio_auth_token=SANDBOX_TOKEN,
                     twilio_from=SANDBOX_FROM_NUMBER, twilio_api_base=f"{base}/sandbox/twilio",
+                    smtp_url=f"smtp://127.0.0.1:{free_port()}", smtp_from="alerts@campus.example.edu",
                     org_name="Test University", org_contact="campus police 555-0100")
 
 
@@ -135,7 +136,8 @@ def make_token(runtime: Runtime, role: str) -> str:
 @pytest.fixture
 async def system(runtime: Runtime, aiohttp_server: Any) -> AsyncIterator[System]:
     app = create_app(runtime)
-    sandbox_app = create_sandbox_app(inbound_sms_url=f"{runtime.settings.effective_public_url}/hooks/twilio/sms")
+    sandbox_app = create_sandbox_app(inbound_sms_url=f"{runtime.settings.effective_public_url}/hooks/twilio/sms",
+                                     smtp_port=int(runtime.settings.smtp_url.rsplit(":", 1)[1]))
     app.add_subapp("/sandbox/", sandbox_app)
     await aiohttp_server(app, port=runtime.settings.port)
     token = make_token(runtime, "admin")

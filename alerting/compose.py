@@ -1,0 +1,94 @@
+"""What each channel carries for each person: built at send time, per delivery.
+
+Every channel says who it is from, says TEST first for a drill, and tells the person how to
+answer: a reply (SMS), a key (voice), a button (push) or a link (email). Links are signed per
+person and alert (alerting/links.py), so an answer is bound to the one who received it.
+"""
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from typing import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alerting.links import LinkSigner
+from alerting.models import Alert, PushSubscription, Recipient
+from alerting.rendering import DRILL_PREFIX, sms_text
+from alerting.statuses import Channel
+from channels.base import Outbound
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery a send job now owns."""
+    id: int
+    address: str | None
+    tries: int
+    recipient_id: int
+
+
+def response_url(public_url: str, signer: LinkSigner, alert_id: int, recipient_id: int) -> str:
+    return f"{public_url}/r/{signer.respond_token(alert_id, recipient_id)}"
+
+
+def email_content(alert: Alert, org_name: str, respond_url: str, name: str) -> tuple[str, str, str]:
+    """(subject, text, html) of an alert email with its two answer links."""
+    drill = DRILL_PREFIX if alert.drill else ""
+    subject = f"{'[TEST] ' if alert.drill else ''}{alert.title} - {org_name}"
+    greeting = f"{name},\n\n" if name else ""
+    safe, help_ = f"{respond_url}?answer=safe", f"{respond_url}?answer=need_help"
+    text = (f"{greeting}{drill}{alert.message}\n\nTell us you are safe: {safe}\n"
+            f"Tell us you need help: {help_}\n\n{org_name}")
+    e = html.escape
+    body = (f"<p>{e(greeting.strip(', ').strip())}</p>" if name else "") + (
+        f"<p>{e(drill)}{e(alert.message)}</p>"
+        f'<p><a href="{e(safe)}">I am safe</a> &nbsp; <a href="{e(help_)}">I need help</a></p>'
+        f"<p>{e(org_name)}</p>")
+    return subject, text, f"<!doctype html><html><body>{body}</body></html>"
+
+
+def push_payload(alert: Alert, org_name: str, respond_url: str) -> str:
+    """The JSON the service worker shows as a notification with two actions."""
+    return json.dumps({
+        "title": f"{'TEST: ' if alert.drill else ''}{alert.title}", "body": alert.message, "org": org_name,
+        "alert_id": alert.id, "drill": alert.drill, "respond_url": respond_url,
+        "actions": [{"action": "safe", "title": "I'm safe"}, {"action": "need_help", "title": "I need help"}],
+    }, separators=(",", ":"))
+
+
+def compose(session: Session, channel: str, alert: Alert, claimed: Sequence[Claimed], *, public_url: str,
+            org_name: str, signer: LinkSigner) -> list[Outbound]:
+    """The messages for a batch of claimed deliveries on one channel."""
+    people = {r.id: r for r in session.execute(
+        select(Recipient.id, Recipient.name, Recipient.locale).where(Recipient.id.in_([c.recipient_id for c in claimed])))}
+    if channel == Channel.SMS:
+        body = sms_text(alert, org_name)
+        return [Outbound(c.id, c.address or "", body, status_callback=f"{public_url}/hooks/twilio/status?d={c.id}")
+                for c in claimed]
+    if channel == Channel.VOICE:
+        # What is said is served at call time by /hooks/twilio/voice, in the person's language.
+        return [Outbound(c.id, c.address or "", "", twiml_url=f"{public_url}/hooks/twilio/voice?d={c.id}",
+                         status_callback=f"{public_url}/hooks/twilio/call-status?d={c.id}",
+                         language=people[c.recipient_id].locale) for c in claimed]
+    if channel == Channel.EMAIL:
+        messages = []
+        for c in claimed:
+            person = people[c.recipient_id]
+            subject, text, page = email_content(alert, org_name, response_url(public_url, signer, alert.id, person.id),
+                                                person.name)
+            messages.append(Outbound(c.id, c.address or "", text, subject=subject, html=page, language=person.locale))
+        return messages
+    if channel == Channel.PUSH:
+        subscriptions = {str(s.id): s for s in session.scalars(select(PushSubscription).where(
+            PushSubscription.id.in_([int(c.address) for c in claimed if c.address and c.address.isdigit()])))}
+        messages = []
+        for c in claimed:
+            sub = subscriptions.get(c.address or "")
+            payload = push_payload(alert, org_name, response_url(public_url, signer, alert.id, c.recipient_id))
+            messages.append(Outbound(c.id, sub.endpoint if sub else "", payload,
+                                     push_keys=(sub.p256dh, sub.auth) if sub else None))
+        return messages
+    raise ValueError(f"no composer for channel {channel!r}")
