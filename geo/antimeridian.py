@@ -1,10 +1,11 @@
 """Rings across the antimeridian and around a pole (RFC 7946 §3.1.9).
 
 Policy: consecutive longitudes that differ by more than 180° are read as a crossing of the
-antimeridian (except along ±180° itself or along a pole, see `unwrap`), the short way round, never as an edge spanning most of the globe. We unwrap such a
-ring into one continuous strip of longitudes (e.g. 177 → 182), validate it there, and cut the
-result at ±180° into parts that lie within [-180, 180]. A ring that winds once all the way around
-(its longitudes gain or lose 360°) encircles a pole; we close it through that pole.
+antimeridian, the short way round, never as an edge spanning most of the globe (except along a
+pole, see `unwrap`). We unwrap such a ring into one continuous strip of longitudes (e.g. 177 →
+182), validate it there, and cut the result at ±180° into parts that lie within [-180, 180]. A
+ring that winds once all the way around (its longitudes gain or lose 360°) encircles a pole; we
+close it through the pole on the side of its mean latitude, with a warning.
 """
 from __future__ import annotations
 
@@ -19,14 +20,13 @@ from shapely.geometry.base import BaseGeometry
 def unwrap(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, int]:
     """Longitudes made continuous, and the number of full turns (-1, 0, 1, ...) the ring makes.
 
-    An edge from one side of ±180° to the other along the antimeridian itself, or along a pole
-    (both ends at latitude ±90), is how a ring already split at ±180° is written: not a crossing.
+    An edge along a pole (both ends at the same latitude ±90) is how a ring already split at ±180°
+    closes over the pole, from 180 to -180 along the map's top or bottom edge: not a crossing.
     """
     step = np.diff(lon)
-    on_seam = (np.abs(lon[:-1]) == 180.0) & (np.abs(lon[1:]) == 180.0)
-    on_pole = (np.abs(lat[:-1]) == 90.0) & (lat[:-1] == lat[1:])
+    along_pole = (np.abs(lat[:-1]) == 90.0) & (lat[:-1] == lat[1:])
     jump = np.where(step > 180.0, -360.0, np.where(step < -180.0, 360.0, 0.0))
-    jump[on_seam | on_pole] = 0.0
+    jump[along_pole] = 0.0
     unwrapped = lon + np.concatenate(([0.0], np.cumsum(jump)))
     turns = int(round((unwrapped[-1] - unwrapped[0]) / 360.0))
     return unwrapped, turns

@@ -34,7 +34,7 @@ def from_cap_polygon(text: Any, *, field: str = "cap_polygon") -> Geofence:
         lat, lon = cap_pair(pair, field, f"pair {i + 1}")
         points[i] = lon, lat
     area, notes = build_area([("", [("", points)])], field=field, strict=True)
-    return Geofence(area=area, warnings=tuple(notes))
+    return Geofence(area=area, warnings=tuple(notes), validate=False)
 
 
 def from_cap_circle(text: Any, *, field: str = "cap_circle") -> Geofence:

@@ -32,7 +32,7 @@ def from_geojson(obj: Any, *, field: str = "geometry") -> Geofence:
     if not parser.polygons:
         raise InvalidShape(field, "the collection holds no polygon, so it covers no area")
     area, notes = build_area(parser.polygons, field=field, strict=False)
-    return Geofence(area=area, warnings=tuple(parser.warnings + notes))
+    return Geofence(area=area, warnings=tuple(parser.warnings + notes), validate=False)
 
 
 class _Parser:
@@ -42,14 +42,16 @@ class _Parser:
         self.warnings: list[str] = []
         self.vertices = 0
 
-    def collect(self, obj: Any, path: str, depth: int, *, in_collection: bool) -> None:
+    def collect(self, obj: Any, path: str, depth: int, *, in_collection: bool, geometry_only: bool = False) -> None:
         kind = self._type(obj, path)
+        if geometry_only and kind in ("Feature", "FeatureCollection"):
+            raise UnsupportedGeometry(self.field, f"expected a geometry here, got a {kind}", path=path)
         if kind == "Feature":
             geometry = obj.get("geometry")
             if geometry is None:
                 self._no_area(path, "the feature has no geometry", in_collection)
             else:
-                self.collect(geometry, _key(path, "geometry"), depth, in_collection=in_collection)
+                self.collect(geometry, _key(path, "geometry"), depth, in_collection=in_collection, geometry_only=True)
         elif kind in _COLLECTIONS:
             self._collection(obj, kind, path, depth)
         elif kind == "Polygon":
@@ -78,7 +80,7 @@ class _Parser:
             member_path = f"{_key(path, key)}[{i}]"
             if kind == "FeatureCollection" and self._type(member, member_path) != "Feature":
                 raise UnsupportedGeometry(self.field, "a FeatureCollection may only hold Features", path=member_path)
-            self.collect(member, member_path, depth + 1, in_collection=True)
+            self.collect(member, member_path, depth + 1, in_collection=True, geometry_only=kind == "GeometryCollection")
 
     def _type(self, obj: Any, path: str) -> str:
         if not isinstance(obj, Mapping):

@@ -7,7 +7,7 @@ coordinate, or a latitude beyond ±90, are outside.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,13 +15,18 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from geo.antimeridian import as_multipolygon, close_around_pole, split_at_antimeridian, unwrap
+from geo.antimeridian import as_multipolygon, close_around_pole, polygonal_parts, split_at_antimeridian, unwrap
 from geo.errors import InvalidShape
 from geo.limits import BOX_MARGIN_DEG, EDGE_TOLERANCE_DEG
 from geo.sphere import Box, Circle
+from geo.tiles import TiledArea
 
 # Up to this many polygon parts get a prefilter box each; beyond it, one box per hemisphere.
 _MAX_PART_BOXES = 16
+# Areas with more vertices than this, asked about at least `_TILE_MIN_POINTS` points at once, are
+# answered through a `TiledArea` (built on first use); smaller ones go to GEOS directly.
+_TILE_MIN_VERTICES = 256
+_TILE_MIN_POINTS = 5_000
 # Coordinates in `to_geojson` are rounded to this many decimals (about 1 cm): display only.
 _GEOJSON_DECIMALS = 7
 
@@ -32,16 +37,21 @@ class Geofence:
 
     Build one with the parsers (`from_geojson`, `from_circle`, `from_cap_polygon`,
     `from_cap_circle`) and combine them with `union`. `warnings` lists what the parsers repaired.
+    Built directly, the area is checked to be valid unless `validate=False` (the parsers' output
+    is valid already; a check costs a second on a 100,000-vertex jagged outline). The structures
+    behind `contains` are built on its first call, so parsing alone stays cheap.
     """
 
     area: MultiPolygon | None = None
     circles: tuple[Circle, ...] = ()
     warnings: tuple[str, ...] = ()
+    validate: InitVar[bool] = True
     _hit: BaseGeometry | None = field(default=None, init=False, repr=False, compare=False)
     _area_boxes: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
     _circle_boxes: tuple[np.ndarray, ...] = field(default=(), init=False, repr=False, compare=False)
+    _tiles: tuple[TiledArea, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, validate: bool) -> None:
         area = self.area
         if isinstance(area, Polygon):
             area = MultiPolygon([area])
@@ -54,7 +64,7 @@ class Geofence:
             min_lon, min_lat, max_lon, max_lat = area.bounds
             if min_lon < -180.0 or max_lon > 180.0 or min_lat < -90.0 or max_lat > 90.0:
                 raise InvalidShape("target", f"area must lie within lon [-180, 180], lat [-90, 90]; bounds {area.bounds}")
-            if not area.is_valid:
+            if validate and not area.is_valid:
                 raise InvalidShape("target", f"area is not a valid geometry: {shapely.is_valid_reason(area)}")
         if not all(isinstance(c, Circle) for c in self.circles):
             raise InvalidShape("target", "circles must be Circle values")
@@ -64,11 +74,6 @@ class Geofence:
         object.__setattr__(self, "circles", tuple(self.circles))
         object.__setattr__(self, "warnings", tuple(self.warnings))
         if area is not None:
-            # Grown by the edge tolerance once, so that one `intersects_xy` call decides everything.
-            with np.errstate(all="ignore"):  # GEOS may raise FP flags on slivers; the result is fine
-                hit = shapely.buffer(area, EDGE_TOLERANCE_DEG, join_style="mitre")
-            shapely.prepare(hit)
-            object.__setattr__(self, "_hit", hit)
             object.__setattr__(self, "_area_boxes", np.array(_part_boxes(area), dtype=np.float64))
         circle_boxes = tuple(np.array(c.boxes(), dtype=np.float64) for c in self.circles)
         object.__setattr__(self, "_circle_boxes", circle_boxes)
@@ -84,28 +89,58 @@ class Geofence:
         if wrap.any():
             lon = lon.copy()
             lon[wrap] = (lon[wrap] + 180.0) % 360.0 - 180.0
-        if self._hit is not None and self._area_boxes is not None:
+        if self._area_boxes is not None:
             idx = np.flatnonzero(usable & _in_boxes(self._area_boxes, lat, lon))
-            inside[idx] = shapely.intersects_xy(self._hit, lon[idx], lat[idx])
+            if idx.size:
+                inside[idx] = self._area_contains(lon[idx], lat[idx])
             # -180 and 180 are one meridian: a part may touch it on either side.
             seam = np.flatnonzero(usable & (np.abs(lon) == 180.0) & ~inside)
             if seam.size:
-                inside[seam] = shapely.intersects_xy(self._hit, -lon[seam], lat[seam])
+                inside[seam] = self._area_contains(-lon[seam], lat[seam])
         for circle, boxes in zip(self.circles, self._circle_boxes):
             idx = np.flatnonzero(usable & ~inside & _in_boxes(boxes, lat, lon))
             if idx.size:
                 inside[idx] = circle.contains(lat[idx], lon[idx])
         return inside.reshape(shape)
 
+    def _area_contains(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        hit = self._hit
+        if hit is None:
+            assert self.area is not None
+            # Grown by the edge tolerance once, so that one `intersects_xy` call decides everything.
+            with np.errstate(all="ignore"):  # GEOS may raise FP flags on slivers; the result is fine
+                hit = shapely.buffer(self.area, EDGE_TOLERANCE_DEG, join_style="mitre")
+            shapely.prepare(hit)
+            object.__setattr__(self, "_hit", hit)
+        if lon.size < _TILE_MIN_POINTS or shapely.get_num_coordinates(hit) <= _TILE_MIN_VERTICES:
+            return shapely.intersects_xy(hit, lon, lat)
+        if self._tiles is None:
+            object.__setattr__(self, "_tiles", _tile(hit))
+        assert self._tiles is not None
+        inside = self._tiles[0].contains(lon, lat)
+        for tiles in self._tiles[1:]:
+            inside |= tiles.contains(lon, lat)
+        return inside
+
     def boxes(self) -> list[Box]:
         """(min_lat, min_lon, max_lat, max_lon) boxes, none crossing ±180°, that cover the area.
 
-        A point outside every box is outside the geofence; use them to prefilter in SQL.
+        A point (longitude within [-180, 180]) outside every box is outside the geofence; use them
+        to prefilter in SQL. A box reaching ±180° comes with a thin twin on the other side (-180
+        and 180 are one meridian, and `contains` treats them so).
         """
-        rows = [] if self._area_boxes is None else [tuple(map(float, row)) for row in self._area_boxes]
-        for boxes in self._circle_boxes:
-            rows.extend(tuple(map(float, row)) for row in boxes)
-        return rows  # type: ignore[return-value]
+        rows: list[Box] = []
+        for boxes in ([] if self._area_boxes is None else [self._area_boxes], self._circle_boxes):
+            for array in boxes:
+                rows.extend((float(a), float(b), float(c), float(d)) for a, b, c, d in array.tolist())
+        def covered(lon: float, min_lat: float, max_lat: float) -> bool:
+            return any(b[1] <= lon <= b[3] and b[0] <= min_lat and max_lat <= b[2] for b in rows)
+
+        for min_lat, min_lon, max_lat, max_lon in list(rows):
+            for edge, other in ((max_lon, -180.0), (min_lon, 180.0)):
+                if abs(edge) >= 180.0 and not covered(other, min_lat, max_lat):
+                    rows.append((min_lat, other, max_lat, other))
+        return rows
 
     def bounds(self) -> Box:
         """One (min_lat, min_lon, max_lat, max_lon) box covering everything (all longitudes if split)."""
@@ -135,7 +170,8 @@ def union(*geofences: Geofence) -> Geofence:
     parts = [p for g in geofences if g.area is not None for p in g.area.geoms]
     circles = tuple(dict.fromkeys(c for g in geofences for c in g.circles))
     warnings = tuple(dict.fromkeys(w for g in geofences for w in g.warnings))
-    return Geofence(area=as_multipolygon(parts) if parts else None, circles=circles, warnings=warnings)
+    area = as_multipolygon(parts) if parts else None
+    return Geofence(area=area, circles=circles, warnings=warnings, validate=False)
 
 
 def circle_polygons(circle: Circle) -> list[Polygon]:
@@ -151,6 +187,18 @@ def circle_polygons(circle: Circle) -> list[Polygon]:
         if not polygon.is_valid:
             polygon = shapely.make_valid(polygon, method="structure", keep_collapsed=False)
         return split_at_antimeridian(polygon)
+
+
+def _tile(hit: BaseGeometry) -> tuple[TiledArea, ...]:
+    """Tiled lookups for the area; parts east and west of 0° apart when it spans the antimeridian."""
+    min_lon, _, max_lon, _ = hit.bounds
+    parts = polygonal_parts(hit)
+    if max_lon - min_lon <= 180.0 or len(parts) < 2:
+        return (TiledArea(hit),)
+    centres = shapely.bounds(np.array(parts, dtype=object))
+    east = (centres[:, 0] + centres[:, 2]) >= 0.0
+    groups = [MultiPolygon([p for p, e in zip(parts, east) if e == side]) for side in (True, False)]
+    return tuple(TiledArea(g) for g in groups if not g.is_empty)
 
 
 def _part_boxes(area: MultiPolygon) -> list[Box]:

@@ -87,6 +87,7 @@ class Circle:
         return points + [points[0]]
 
     def area_m2(self) -> float:
+        """The exact area of the spherical cap."""
         return 2.0 * math.pi * EARTH_RADIUS_M**2 * (1.0 - math.cos(self.angle))
 
 

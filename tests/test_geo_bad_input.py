@@ -92,6 +92,17 @@ def test_deeply_nested_collections_are_refused() -> None:
         from_geojson(obj)
 
 
+def test_features_inside_geometries_are_refused_however_deep() -> None:
+    obj: dict = {"type": "Feature", "geometry": polygon(SQUARE)}
+    for _ in range(2_000):
+        obj = {"type": "Feature", "geometry": obj}
+    with pytest.raises(UnsupportedGeometry, match="expected a geometry here, got a Feature"):
+        from_geojson(obj)
+    in_collection = {"type": "GeometryCollection", "geometries": [{"type": "Feature", "geometry": polygon(SQUARE)}]}
+    with pytest.raises(UnsupportedGeometry, match="got a Feature"):
+        from_geojson(in_collection)
+
+
 def test_hole_outside_its_shell_removes_nothing_and_adds_nothing() -> None:
     geofence = from_geojson(polygon(SQUARE, [[5, 5], [6, 5], [6, 6], [5, 5]]))
     assert any("repaired" in w and "Hole lies outside shell" in w for w in geofence.warnings)

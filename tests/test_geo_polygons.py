@@ -279,3 +279,4 @@ def test_a_polygon_moved_onto_the_antimeridian_keeps_its_membership(ring: list[t
     lon = rng.integers(-42, 43, 500) / 2
     lat = rng.integers(-42, 43, 500) / 2
     np.testing.assert_array_equal(before.contains(lat, lon), after.contains(lat, wrap(lon + 180.0)))
+

@@ -17,7 +17,11 @@ def test_union_of_polygon_and_circle() -> None:
     both = union(square, circle)
     assert both.contains([0.5, 0.5, 0.5], [0.5, 3.1, 2.0]).tolist() == [True, True, False]
     assert len(both.boxes()) == 2
-    assert both.bounds() == pytest.approx((-1e-7, -1e-7, 1 + 1e-7, 3.0 + 20_000 / (6_371_008.8 * math.radians(1)) / math.cos(math.radians(0.5))), abs=1e-4)
+    touching = from_geojson({"type": "Polygon", "coordinates": [[[170, 0], [180, 0], [180, 10], [170, 10], [170, 0]]]})
+    assert touching.boxes()[1] == (-1e-7, -180.0, 10 + 1e-7, -180.0)  # the same meridian, written -180
+    assert touching.contains([5, 5], [-180, 180]).tolist() == [True, True]
+    east = 3.0 + 20_000 / (6_371_008.8 * math.radians(1)) / math.cos(math.radians(0.5))  # 20 km east
+    assert both.bounds() == pytest.approx((-1e-7, -1e-7, 1 + 1e-7, east), abs=1e-4)
 
 
 def test_union_keeps_warnings_once_and_refuses_nothing() -> None:
@@ -37,6 +41,8 @@ def test_boxes_exclude_nothing_inside() -> None:
     ]
     rng = np.random.default_rng(31)
     lat, lon = rng.uniform(-90, 90, 400_000), rng.uniform(-180, 180, 400_000)
+    lon[::10] = np.where(lon[::10] > 0, 180.0, -180.0)  # many points on the antimeridian itself
+    fences.append(from_geojson({"type": "Polygon", "coordinates": [[[170, 0], [180, 0], [180, 10], [170, 10], [170, 0]]]}))
     for fence in fences:
         boxed = np.zeros(lat.size, dtype=bool)
         for min_lat, min_lon, max_lat, max_lon in fence.boxes():
@@ -100,3 +106,22 @@ def test_geofence_checks_what_it_is_given() -> None:
     with pytest.raises(GeofenceError, match="within lon"):
         from shapely import box
         Geofence(area=box(170, 0, 190, 1))
+
+
+def test_display_polygons_of_circles_parse_back_to_nearly_the_same_area() -> None:
+    """to_geojson output (split at ±180, closed over a pole) is valid input for from_geojson."""
+    rng = np.random.default_rng(41)
+    for circle, lat_range, lon_range in (
+        ({"lat": 89.9, "lon": 0.0, "radius_m": 50_000}, (89.0, 90.0), (-180.0, 180.0)),
+        ({"lat": -89.8, "lon": 45.0, "radius_m": 80_000}, (-90.0, -88.5), (-180.0, 180.0)),
+        ({"lat": -17.7, "lon": 179.99, "radius_m": 20_000}, (-18.0, -17.4), (179.6, 180.4)),
+    ):
+        exact = from_circle(circle)
+        drawn = from_geojson(exact.to_geojson())
+        assert not any("repaired" in w for w in drawn.warnings), drawn.warnings
+        lat, lon = rng.uniform(*lat_range, 100_000), rng.uniform(*lon_range, 100_000)
+        lon = np.where(lon > 180, lon - 360, lon)
+        a, b = exact.contains(lat, lon), drawn.contains(lat, lon)
+        assert a.sum() > 100
+        # Only slivers between the circle and its 64-gon (whose edges are straight in lon/lat) differ.
+        assert (a != b).sum() <= 0.01 * a.sum(), ((a != b).sum(), a.sum())
