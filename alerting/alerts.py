@@ -141,12 +141,12 @@ def recipient_states(session: Session, alert: Alert, *, after: int = 0, limit: i
     ids = [row[0].recipient_id for row in rows]
     latest: dict[int, dict[str, dict[str, Any]]] = {}
     if ids:
-        for rid, channel, status, attempt, provider, error in session.execute(
+        for rid, channel, status, attempt, provider, error, note in session.execute(
                 select(Delivery.recipient_id, Delivery.channel, Delivery.status, Delivery.attempt,
-                       Delivery.provider, Delivery.error_code)
+                       Delivery.provider, Delivery.error_code, Delivery.route_note)
                 .where(Delivery.alert_id == alert.id, Delivery.recipient_id.in_(ids)).order_by(Delivery.attempt)):
             latest.setdefault(rid, {})[channel] = {"status": status, "attempt": attempt, "provider": provider,
-                                                   "error": error}
+                                                   "error": error, "route": note}
     people = [{"external_id": external_id, "name": name, "response": state.response or NO_RESPONSE,
                "first_response_at": iso(state.first_response_at), "last_response_at": iso(state.last_response_at),
                "deliveries": latest.get(state.recipient_id, {})}

@@ -50,10 +50,22 @@ def email_content(alert: Alert, org_name: str, respond_url: str, name: str) -> t
     return subject, text, f"<!doctype html><html><body>{body}</body></html>"
 
 
+#: Push services accept at most 4,096 bytes of encrypted payload; the notification shows far less.
+#: A longer message is cut here, and the answer page behind `respond_url` shows it whole.
+PUSH_BODY_MAX_BYTES = 2500
+
+
+def _cut(text: str, max_bytes: int) -> str:
+    if len(text.encode()) <= max_bytes:
+        return text
+    return text.encode()[:max_bytes - 3].decode(errors="ignore").rstrip() + "…"
+
+
 def push_payload(alert: Alert, org_name: str, respond_url: str) -> str:
     """The JSON the service worker shows as a notification with two actions."""
     return json.dumps({
-        "title": f"{'TEST: ' if alert.drill else ''}{alert.title}", "body": alert.message, "org": org_name,
+        "title": _cut(f"{'TEST: ' if alert.drill else ''}{alert.title}", 300),
+        "body": _cut(alert.message, PUSH_BODY_MAX_BYTES), "org": org_name,
         "alert_id": alert.id, "drill": alert.drill, "respond_url": respond_url,
         "actions": [{"action": "safe", "title": "I'm safe"}, {"action": "need_help", "title": "I need help"}],
     }, separators=(",", ":"))
@@ -87,6 +99,8 @@ def compose(session: Session, channel: str, alert: Alert, claimed: Sequence[Clai
         messages = []
         for c in claimed:
             sub = subscriptions.get(c.address or "")
+            if sub is not None and (sub.recipient_id != c.recipient_id or sub.gone_at is not None):
+                sub = None  # re-bound to another person, or gone, since the delivery was written
             payload = push_payload(alert, org_name, response_url(public_url, signer, alert.id, c.recipient_id))
             messages.append(Outbound(c.id, sub.endpoint if sub else "", payload,
                                      push_keys=(sub.p256dh, sub.auth) if sub else None))

@@ -162,6 +162,7 @@ class Delivery(Base):
     tries: Mapped[int] = mapped_column(Integer, default=0)          # provider calls made so far
     error_code: Mapped[str | None] = mapped_column(String(50))
     error_message: Mapped[str | None] = mapped_column(Text)
+    route_note: Mapped[str | None] = mapped_column(Text)  # providers tried and why it moved
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[datetime | None]
     queued_at: Mapped[datetime | None]

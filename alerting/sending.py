@@ -109,7 +109,7 @@ def record_receipts(session: Session, channel: str, receipts: list[Receipt], tri
     accepted, retry, failed = [], [], []
     for r in receipts:
         params = {"did": r.key, "provider": r.provider, "sid": r.provider_message_id,
-                  "code": r.error_code, "error": r.error_message, "now": now}
+                  "code": r.error_code, "error": r.error_message, "now": now, "note": r.note}
         if r.outcome == Outcome.ACCEPTED:
             accepted.append(params)
         elif r.outcome == Outcome.TRANSIENT and tries[r.key] < max_tries:
@@ -127,19 +127,19 @@ def record_receipts(session: Session, channel: str, receipts: list[Receipt], tri
         # the rank guard keeps the later state, and the provider and message id are stored either way.
         conn.execute(update(Delivery).where(Delivery.id == bindparam("did")).values(
             provider=bindparam("provider"), provider_message_id=bindparam("sid"), error_code=None,
-            error_message=None, updated_at=bindparam("now")), accepted)
+            error_message=None, route_note=bindparam("note"), updated_at=bindparam("now")), accepted)
         conn.execute(update(Delivery).where(Delivery.id == bindparam("did"), Delivery.status_rank < 2).values(
             status=DeliveryStatus.QUEUED, status_rank=DELIVERY_RANK[DeliveryStatus.QUEUED],
             queued_at=bindparam("now")), accepted)
     if retry:
         conn.execute(update(Delivery).where(Delivery.id == bindparam("did")).values(
-            status=DeliveryStatus.PENDING, status_rank=0, provider=bindparam("provider"),
+            status=DeliveryStatus.PENDING, status_rank=0, provider=bindparam("provider"), route_note=bindparam("note"),
             error_code=bindparam("code"), error_message=bindparam("error"), updated_at=bindparam("now")), retry)
     if failed:
         conn.execute(update(Delivery).where(Delivery.id == bindparam("did")).values(
             status=bindparam("status"), status_rank=DELIVERY_RANK[DeliveryStatus.FAILED],
             provider=bindparam("provider"), error_code=bindparam("code"), error_message=bindparam("error"),
-            failed_at=bindparam("now"), updated_at=bindparam("now")), failed)
+            route_note=bindparam("note"), failed_at=bindparam("now"), updated_at=bindparam("now")), failed)
         _flag_contacts(session, channel, [p for p in failed if p["code"]], addresses, now)
     return {"accepted": len(accepted), "retry": len(retry), "failed": len(failed)}
 

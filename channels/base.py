@@ -39,6 +39,8 @@ class Receipt:
     status: str | None = None         # the provider's own status word ("queued", "accepted", ...)
     error_code: str | None = None
     error_message: str | None = None
+    #: Why the message moved between providers, when it did ("twilio failed: 20500; ...").
+    note: str | None = None
 
 
 class ChannelAdapter(Protocol):

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
+import zlib
+from typing import ClassVar, Sequence
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -23,15 +24,23 @@ class TwilioSms:
 
     channel: ClassVar[str] = "sms"
 
-    def __init__(self, client: Client, sender: str, *, provider: str = "twilio") -> None:
-        """`sender` is a phone number (E.164) or a messaging service SID ("MG...")."""
+    def __init__(self, client: Client, sender: str | Sequence[str], *, provider: str = "twilio") -> None:
+        """`sender` is a phone number (E.164), a messaging service SID ("MG..."), or a pool of them."""
         self._client = client
         self.provider = provider
-        self._sender_field = "messaging_service_sid" if sender.startswith("MG") else "from_"
-        self._sender = sender
+        self._senders = [sender] if isinstance(sender, str) else list(sender)
+        if not self._senders:
+            raise ValueError("at least one sender (number or messaging service) is required")
+
+    def sender_for(self, to: str) -> str:
+        """A pool spreads recipients over its senders by a stable hash of their number, so a person
+        always hears from (and replies to) the same sender, and each sender stays within its limit."""
+        return self._senders[zlib.crc32(to.encode()) % len(self._senders)]
 
     async def send(self, message: Outbound) -> Receipt:
-        kwargs = {self._sender_field: self._sender, "to": message.to, "body": message.body}
+        sender = self.sender_for(message.to)
+        field = "messaging_service_sid" if sender.startswith("MG") else "from_"
+        kwargs = {field: sender, "to": message.to, "body": message.body}
         if message.status_callback:
             kwargs["status_callback"] = message.status_callback
         try:

@@ -23,7 +23,7 @@ def create_app(runtime: Runtime, *, extra_twilio_tokens: tuple[str, ...] = ()) -
     app = web.Application(client_max_size=defaults.MAX_BODY_BYTES,
                           middlewares=[errors_middleware, bearer_auth_middleware])
     app[RUNTIME] = runtime
-    tokens = tuple(t for t in (runtime.settings.twilio_auth_token, *extra_twilio_tokens) if t)
+    tokens = tuple(t for t in (*runtime.settings.webhook_tokens, *extra_twilio_tokens) if t)
     app[TWILIO_TOKENS] = tokens
     app.cleanup_ctx.append(_db_executor)
     setup_routes(app)

@@ -28,7 +28,17 @@ def _twiml(*messages: str) -> web.Response:
     return web.Response(text=str(response), content_type="application/xml")
 
 
-async def _verified_form(request: web.Request) -> Mapping[str, str]:
+#: Delivery ids fit a signed 64-bit integer; anything longer is not ours.
+MAX_ID_DIGITS = 18
+
+
+def delivery_id_of(request: web.Request) -> int | None:
+    """The `d` query parameter our callback URLs carry, if it is a plausible delivery id."""
+    raw = request.query.get("d", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= MAX_ID_DIGITS else None
+
+
+async def verified_form(request: web.Request) -> Mapping[str, str]:
     signature = request.headers.get("X-Twilio-Signature", "")
     form = await request.post()
     params = {k: v for k, v in form.items() if isinstance(v, str)}
@@ -41,7 +51,7 @@ async def _verified_form(request: web.Request) -> Mapping[str, str]:
 
 
 async def inbound_sms(request: web.Request) -> web.Response:
-    params = await _verified_form(request)
+    params = await verified_form(request)
     settings = request.app[RUNTIME].settings
     try:
         phone = normalize_phone(params.get("From", ""))
@@ -58,11 +68,11 @@ async def inbound_sms(request: web.Request) -> web.Response:
 
 
 async def status_callback(request: web.Request) -> web.Response:
-    params = await _verified_form(request)
-    raw_id = request.query.get("d", "")
-    if not raw_id.isdigit():
+    params = await verified_form(request)
+    delivery_id = delivery_id_of(request)
+    if delivery_id is None:
         return web.Response(status=204)  # not one of ours; acknowledged so Twilio does not retry
     status = params.get("MessageStatus") or params.get("SmsStatus") or ""
     await request.app[STATUS_WRITER].submit(deliveries.StatusReport(
-        int(raw_id), params.get("MessageSid") or None, status, params.get("ErrorCode") or None))
+        delivery_id, params.get("MessageSid") or None, status, params.get("ErrorCode") or None))
     return web.Response(status=204)

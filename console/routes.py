@@ -8,6 +8,20 @@ from console import api_alerts, api_directory, api_geo, health, hooks_twilio
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", health.healthz)
+    # Answer links in emails and push notifications (no login: the signed token is the credential)
+    from console import respond_pages
+    app.router.add_get("/r/{token}", respond_pages.confirm_page)
+    app.router.add_post("/r/{token}", respond_pages.record_answer)
+    # Web Push: a person's subscribe page (signed link), its script and service worker, the API
+    from console import api_push
+    app.router.add_get("/p/{token}", api_push.recipient_page)
+    app.router.add_post("/p/{token}/subscriptions", api_push.page_subscribe)
+    app.router.add_get("/static/subscribe.js", api_push.subscribe_script)
+    app.router.add_get("/sw.js", api_push.service_worker)
+    app.router.add_get("/push/vapid-public-key", api_push.vapid_public_key)
+    app.router.add_get("/api/v1/push/vapid-public-key", api_push.vapid_public_key)
+    app.router.add_post("/api/v1/recipients/{external_id}/push-subscriptions", api_push.add_subscription)
+    app.router.add_get("/api/v1/recipients/{external_id}/push-link", api_push.push_link)
     # JSON API (bearer tokens)
     app.router.add_post("/api/v1/recipients", api_directory.create_recipients)
     app.router.add_post("/api/v1/recipients/import", api_directory.import_recipients)
@@ -27,3 +41,7 @@ def setup_routes(app: web.Application) -> None:
     # Provider webhooks (signed by the provider)
     app.router.add_post("/hooks/twilio/sms", hooks_twilio.inbound_sms)
     app.router.add_post("/hooks/twilio/status", hooks_twilio.status_callback)
+    from console import hooks_voice  # here, not at the top, to keep this change to one place
+    app.router.add_post("/hooks/twilio/voice", hooks_voice.answered)
+    app.router.add_post("/hooks/twilio/voice/gather", hooks_voice.gathered)
+    app.router.add_post("/hooks/twilio/call-status", hooks_voice.call_status)

@@ -7,6 +7,8 @@ from functools import cached_property
 from typing import Callable
 
 from redis import Redis
+from redis.asyncio import BlockingConnectionPool
+from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from twilio.rest import Client
@@ -15,13 +17,16 @@ from alerting.links import LinkSigner
 from alerting.sending import SendOptions, send_concurrently
 from alerting.statuses import Channel
 from channels.base import ChannelAdapter, Outbound, Receipt
+from channels.failover import Failover
+from channels.ratelimit import Acquire, RateLimited
 from channels.twilio_http import RebasedAsyncTwilioHttpClient
 from channels.twilio_sms import TwilioSms
 from ops import defaults
 from ops.database import make_engine, make_sessions
 from ops.queues import RQEnqueuer
+from ops.ratelimit import RedisRateLimiter
 from ops.secrets import stored_secret
-from ops.settings import SANDBOX_FROM_NUMBER, Settings
+from ops.settings import Settings
 
 
 @dataclass
@@ -66,23 +71,82 @@ class Runtime:
         key = self.settings.secret_key or stored_secret(self.settings.data_dir, "secret-key")
         return LinkSigner(key, max_age_s=defaults.RESPONSE_LINK_MAX_AGE_S)
 
-    def make_adapter(self, channel: str) -> ChannelAdapter:
-        """A new adapter; call inside the event loop it will live on (aiohttp sessions need one)."""
+    def make_adapter(self, channel: str, acquire: Acquire | None = None) -> ChannelAdapter:
+        """The channel's adapter: each configured provider account, rate-limited through `acquire`
+        when a limit is set, behind a Failover when there are several. Call inside the event loop
+        it will live on (aiohttp sessions need one)."""
+        providers = [self._provider(channel, account, acquire) for account in self._accounts(channel)]
+        if not providers:
+            raise ValueError(f"channel {channel!r} has no provider configured")
+        return providers[0] if len(providers) == 1 else Failover(providers)
+
+    def _accounts(self, channel: str) -> list[dict]:
         s = self.settings
         if channel in (Channel.SMS, Channel.VOICE):
-            http = RebasedAsyncTwilioHttpClient(s.twilio_api_base, max_connections=s.send_concurrency)
-            client = Client(s.twilio_account_sid, s.twilio_auth_token, http_client=http)
-            if channel == Channel.SMS:
-                return TwilioSms(client, s.twilio_from or SANDBOX_FROM_NUMBER)
-            from channels.twilio_voice import TwilioVoice
-            return TwilioVoice(client, s.twilio_from or SANDBOX_FROM_NUMBER)
+            accounts = [{"name": "twilio", "sid": s.twilio_account_sid, "token": s.twilio_auth_token,
+                         "senders": s.twilio_senders, "base": s.twilio_api_base, "rate": s.twilio_rate_limit}]
+            if s.twilio_secondary_account_sid:
+                accounts.append({"name": "twilio-secondary", "sid": s.twilio_secondary_account_sid,
+                                 "token": s.twilio_secondary_auth_token, "base": s.twilio_secondary_api_base,
+                                 "senders": [n.strip() for n in (s.twilio_secondary_from or s.twilio_senders[0]).split(",")],
+                                 "rate": s.twilio_secondary_rate_limit})
+            return accounts if s.twilio_account_sid else []
         if channel == Channel.EMAIL:
-            from channels.smtp_email import SmtpEmail
-            return SmtpEmail(s.smtp_url or "", s.effective_smtp_from)
+            return [{"name": name, "url": url, "rate": s.smtp_rate_limit}
+                    for name, url in (("smtp", s.smtp_url), ("smtp-secondary", s.smtp_secondary_url)) if url]
         if channel == Channel.PUSH:
+            return [{"name": "webpush", "rate": 0}]
+        return []
+
+    def _provider(self, channel: str, account: dict, acquire: Acquire | None) -> ChannelAdapter:
+        s = self.settings
+        adapter: ChannelAdapter
+        if channel in (Channel.SMS, Channel.VOICE):
+            http = RebasedAsyncTwilioHttpClient(account["base"], max_connections=s.send_concurrency)
+            client = Client(account["sid"], account["token"], http_client=http)
+            if channel == Channel.SMS:
+                adapter = TwilioSms(client, account["senders"], provider=account["name"])
+            else:
+                from channels.twilio_voice import TwilioVoice
+                adapter = TwilioVoice(client, account["senders"], provider=account["name"])
+        elif channel == Channel.EMAIL:
+            from channels.smtp_email import SmtpEmail
+            adapter = SmtpEmail(account["url"], s.effective_smtp_from, provider=account["name"])
+        else:
             from channels.webpush import WebPush
-            return WebPush(self.vapid_private_key, s.effective_vapid_subject)
-        raise ValueError(f"channel {channel!r} has no adapter configured")
+            adapter = WebPush(self.vapid_private_key, s.effective_vapid_subject)
+        return self._limited(channel, adapter, account, acquire)
+
+    def _limited(self, channel: str, adapter: ChannelAdapter, account: dict, acquire: Acquire | None) -> ChannelAdapter:
+        if acquire is None:
+            return adapter
+        name = f"{account['name']}:{channel}"
+        per_sender = None
+        if channel == Channel.SMS and self.settings.twilio_sender_rate_limit and isinstance(adapter, TwilioSms):
+            per_sender = lambda m, a=adapter: f"sender:{a.sender_for(m.to)}"  # noqa: E731
+        if name not in self.rate_limits and per_sender is None:
+            return adapter
+        return RateLimited(adapter, acquire, account_key=name, sender_key=per_sender)
+
+    @cached_property
+    def rate_limits(self) -> dict[str, float]:
+        """Calls per second allowed per provider account and channel (and per SMS sender), fleet-wide."""
+        s = self.settings
+        limits = {"twilio:sms": s.twilio_rate_limit, "twilio-secondary:sms": s.twilio_secondary_rate_limit,
+                  "twilio:voice": s.twilio_call_rate_limit, "twilio-secondary:voice": s.twilio_call_rate_limit,
+                  "smtp:email": s.smtp_rate_limit, "smtp-secondary:email": s.smtp_rate_limit}
+        limits.update({f"sender:{n}": s.twilio_sender_rate_limit for n in s.twilio_senders})
+        return {k: v for k, v in limits.items() if v > 0}
+
+    def make_limiter(self) -> RedisRateLimiter | None:
+        """A limiter on its own async Redis connection; call inside the event loop that will use it.
+        Sender keys not known in advance (a secondary's pool) share the per-sender rate."""
+        if not self.rate_limits and not self.settings.twilio_sender_rate_limit:
+            return None
+        # A blocking pool: hundreds of concurrent sends wait for one of a few connections.
+        pool = BlockingConnectionPool.from_url(self.settings.redis_url or "", max_connections=16, timeout=30)
+        return RedisRateLimiter(AsyncRedis(connection_pool=pool), self.rate_limits,
+                                default_prefix_rates={"sender:": self.settings.twilio_sender_rate_limit})
 
     @cached_property
     def vapid_private_key(self) -> str:
@@ -93,7 +157,7 @@ class Runtime:
 
     @cached_property
     def sender(self) -> "LoopSender":
-        return LoopSender(self.make_adapter, self.settings.send_concurrency)
+        return LoopSender(self.make_adapter, self.make_limiter, self.settings.send_concurrency)
 
     def close(self) -> None:
         if "sender" in self.__dict__:
@@ -107,19 +171,26 @@ class LoopSender:
     channel on it, so provider connections stay open from batch to batch (a new TCP connection
     per message costs both ends more CPU than the message itself)."""
 
-    def __init__(self, make_adapter: Callable[[str], ChannelAdapter], concurrency: int):
+    def __init__(self, make_adapter: Callable[[str, Acquire | None], ChannelAdapter],
+                 make_limiter: Callable[[], RedisRateLimiter | None], concurrency: int):
         self._make_adapter = make_adapter
+        self._make_limiter = make_limiter
         self._concurrency = concurrency
         self._loop = asyncio.new_event_loop()
         self._adapters: dict[str, ChannelAdapter] = {}
+        self._limiter: RedisRateLimiter | None = None
+        self._limiter_made = False
 
     def send(self, channel: str, messages: list[Outbound]) -> list[Receipt]:
         return self._loop.run_until_complete(self._send(channel, messages))
 
     async def _send(self, channel: str, messages: list[Outbound]) -> list[Receipt]:
+        if not self._limiter_made:
+            self._limiter, self._limiter_made = self._make_limiter(), True
         adapter = self._adapters.get(channel)
         if adapter is None:
-            adapter = self._adapters[channel] = self._make_adapter(channel)
+            acquire = self._limiter.acquire if self._limiter else None
+            adapter = self._adapters[channel] = self._make_adapter(channel, acquire)
         return await send_concurrently(adapter, messages, self._concurrency)
 
     def close(self) -> None:
@@ -128,4 +199,6 @@ class LoopSender:
         for adapter in self._adapters.values():
             self._loop.run_until_complete(adapter.aclose())
         self._adapters.clear()
+        if self._limiter is not None:
+            self._loop.run_until_complete(self._limiter.aclose())
         self._loop.close()

@@ -36,6 +36,17 @@ class Settings:
     twilio_auth_token: str | None = None
     twilio_from: str | None = None
     twilio_api_base: str | None = None
+    twilio_auth_token_previous: str | None = None
+    twilio_secondary_account_sid: str | None = None
+    twilio_secondary_auth_token: str | None = None
+    twilio_secondary_from: str | None = None
+    twilio_secondary_api_base: str | None = None
+    twilio_rate_limit: float = 0.0
+    twilio_secondary_rate_limit: float = 0.0
+    twilio_sender_rate_limit: float = 0.0
+    twilio_call_rate_limit: float = 0.0
+    smtp_secondary_url: str | None = None
+    smtp_rate_limit: float = 0.0
     smtp_url: str | None = None
     smtp_from: str | None = None
     vapid_private_key: str | None = None
@@ -61,6 +72,18 @@ class Settings:
     def uses_sandbox(self) -> bool:
         """No Twilio account configured: `serve` runs the sandbox and sends there."""
         return self.twilio_account_sid is None
+
+    @property
+    def twilio_senders(self) -> list[str]:
+        """TOCSIN_TWILIO_FROM may list several numbers (a sender pool), separated by commas."""
+        return [n.strip() for n in (self.twilio_from or SANDBOX_FROM_NUMBER).split(",") if n.strip()]
+
+    @property
+    def webhook_tokens(self) -> tuple[str, ...]:
+        """Auth tokens a Twilio webhook may be signed with: each account's, and the previous one
+        during a credential rotation."""
+        return tuple(t for t in (self.twilio_auth_token, self.twilio_auth_token_previous,
+                                 self.twilio_secondary_auth_token) if t)
 
     @property
     def effective_smtp_from(self) -> str:
@@ -109,7 +132,21 @@ class Settings:
                 raise SettingsError(f"TOCSIN_{name} must be at least {minimum}, got {value}")
             return value
 
+        def rate(name: str) -> float:
+            raw = text(name)
+            if raw is None:
+                return 0.0
+            try:
+                value = float(raw)
+            except ValueError:
+                raise SettingsError(f"TOCSIN_{name} must be a number (per second), got {raw!r}") from None
+            if value < 0 or value != value:
+                raise SettingsError(f"TOCSIN_{name} must not be negative, got {raw!r}")
+            return value
+
         sid, token = text("TWILIO_ACCOUNT_SID"), text("TWILIO_AUTH_TOKEN")
+        if text("TWILIO_SECONDARY_ACCOUNT_SID") and not text("TWILIO_SECONDARY_AUTH_TOKEN"):
+            raise SettingsError("TOCSIN_TWILIO_SECONDARY_AUTH_TOKEN is required with TOCSIN_TWILIO_SECONDARY_ACCOUNT_SID")
         if sid and not token:
             raise SettingsError("TOCSIN_TWILIO_AUTH_TOKEN is required when TOCSIN_TWILIO_ACCOUNT_SID is set")
         return cls(
@@ -124,6 +161,17 @@ class Settings:
             twilio_auth_token=token,
             twilio_from=text("TWILIO_FROM"),
             twilio_api_base=text("TWILIO_API_BASE"),
+            twilio_auth_token_previous=text("TWILIO_AUTH_TOKEN_PREVIOUS"),
+            twilio_secondary_account_sid=text("TWILIO_SECONDARY_ACCOUNT_SID"),
+            twilio_secondary_auth_token=text("TWILIO_SECONDARY_AUTH_TOKEN"),
+            twilio_secondary_from=text("TWILIO_SECONDARY_FROM"),
+            twilio_secondary_api_base=text("TWILIO_SECONDARY_API_BASE"),
+            twilio_rate_limit=rate("TWILIO_RATE_LIMIT"),
+            twilio_secondary_rate_limit=rate("TWILIO_SECONDARY_RATE_LIMIT"),
+            twilio_sender_rate_limit=rate("TWILIO_SENDER_RATE_LIMIT"),
+            twilio_call_rate_limit=rate("TWILIO_CALL_RATE_LIMIT"),
+            smtp_secondary_url=text("SMTP_SECONDARY_URL"),
+            smtp_rate_limit=rate("SMTP_RATE_LIMIT"),
             smtp_url=text("SMTP_URL"),
             smtp_from=text("SMTP_FROM"),
             vapid_private_key=text("VAPID_PRIVATE_KEY"),
@@ -150,6 +198,17 @@ class Settings:
             "TWILIO_AUTH_TOKEN": self.twilio_auth_token,
             "TWILIO_FROM": self.twilio_from,
             "TWILIO_API_BASE": self.twilio_api_base,
+            "TWILIO_AUTH_TOKEN_PREVIOUS": self.twilio_auth_token_previous,
+            "TWILIO_SECONDARY_ACCOUNT_SID": self.twilio_secondary_account_sid,
+            "TWILIO_SECONDARY_AUTH_TOKEN": self.twilio_secondary_auth_token,
+            "TWILIO_SECONDARY_FROM": self.twilio_secondary_from,
+            "TWILIO_SECONDARY_API_BASE": self.twilio_secondary_api_base,
+            "TWILIO_RATE_LIMIT": str(self.twilio_rate_limit) if self.twilio_rate_limit else None,
+            "TWILIO_SECONDARY_RATE_LIMIT": str(self.twilio_secondary_rate_limit) if self.twilio_secondary_rate_limit else None,
+            "TWILIO_SENDER_RATE_LIMIT": str(self.twilio_sender_rate_limit) if self.twilio_sender_rate_limit else None,
+            "TWILIO_CALL_RATE_LIMIT": str(self.twilio_call_rate_limit) if self.twilio_call_rate_limit else None,
+            "SMTP_SECONDARY_URL": self.smtp_secondary_url,
+            "SMTP_RATE_LIMIT": str(self.smtp_rate_limit) if self.smtp_rate_limit else None,
             "SMTP_URL": self.smtp_url,
             "SMTP_FROM": self.smtp_from,
             "VAPID_PRIVATE_KEY": self.vapid_private_key,

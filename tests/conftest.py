@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
@@ -53,14 +53,17 @@ def database_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str, redis_url: str) -> Settings:
+    """Settings for a test system; `@pytest.mark.settings(name=value, ...)` changes some of them."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    return Settings(data_dir=tmp_path, port=port, database_url=database_url, redis_url=redis_url,
+    marker = request.node.get_closest_marker("settings")
+    overrides = {k: (v.format(base=base) if isinstance(v, str) else v) for k, v in (marker.kwargs if marker else {}).items()}
+    return replace(Settings(data_dir=tmp_path, port=port, database_url=database_url, redis_url=redis_url,
                     public_url=base, twilio_account_sid=SANDBOX_ACCOUNT_SID, twilio_auth_token=SANDBOX_TOKEN,
                     twilio_from=SANDBOX_FROM_NUMBER, twilio_api_base=f"{base}/sandbox/twilio",
                     smtp_url=f"smtp://127.0.0.1:{free_port()}", smtp_from="alerts@campus.example.edu",
-                    org_name="Test University", org_contact="campus police 555-0100")
+                    org_name="Test University", org_contact="campus police 555-0100"), **overrides)
 
 
 @pytest.fixture
