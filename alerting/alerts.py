@@ -10,7 +10,9 @@ from alerting import audit, targeting
 from alerting.errors import NotFound, ValidationError
 from alerting.models import Alert, AlertRecipient, Delivery, Incident, Recipient
 from alerting.statuses import NO_RESPONSE, AlertStatus, DeliveryStatus, ResponseKind, Severity
+from alerting.rendering import sms_text
 from alerting.timefmt import iso
+from channels.segments import count_segments
 
 MAX_TITLE = 300
 #: Long enough for an email or a voice script; SMS splits it into segments.
@@ -91,7 +93,24 @@ def get_alert(session: Session, alert_id: int) -> Alert:
     return alert
 
 
-def summary(session: Session, alert: Alert) -> dict[str, Any]:
+#: More segments than this and the operator is warned: long texts arrive split, late or not at all.
+MAX_SMS_SEGMENTS = 3
+
+
+def sms_preview(alert: Alert, org_name: str) -> dict[str, Any]:
+    """The SMS exactly as sent, with its encoding and segment count (what carriers bill and split)."""
+    text = sms_text(alert, org_name)
+    count = count_segments(text)
+    preview: dict[str, Any] = {"text": text, "encoding": count.encoding, "segments": count.segments,
+                               "non_gsm_characters": list(count.non_gsm)}
+    if count.segments > MAX_SMS_SEGMENTS:
+        preview["warning"] = (f"the SMS takes {count.segments} segments ({count.encoding}); keep it to "
+                              f"{MAX_SMS_SEGMENTS} or fewer" + (f" - replacing {''.join(count.non_gsm)} would allow "
+                                                                f"more text per segment" if count.non_gsm else ""))
+    return preview
+
+
+def summary(session: Session, alert: Alert, *, org_name: str | None = None) -> dict[str, Any]:
     """The alert with its live counts; each message is counted once, under its current status."""
     deliveries: dict[str, dict[str, int]] = {c: dict.fromkeys(REPORTED_DELIVERY_STATUSES, 0) for c in alert.channels}
     for channel, status, n in session.execute(
@@ -123,6 +142,7 @@ def summary(session: Session, alert: Alert) -> dict[str, Any]:
         # People with no usable contact (or opted out) on a channel: counted, never silently lost.
         "skipped": {c: recipients - reached[c] for c in reached},
         "responses": responses,
+        **({"sms": sms_preview(alert, org_name)} if org_name and "sms" in alert.channels else {}),
     }
 
 

@@ -25,10 +25,14 @@ async def create_alert(request: web.Request) -> web.Response:
     actor = require(request, Role.OPERATOR)
     data = await read_json(request)
     channels = request.app[RUNTIME].available_channels
+    org_name = request.app[RUNTIME].settings.org_name
     warnings: list[str] = []
     body = await in_transaction(request, lambda s: alerts.summary(
-        s, alerts.create_alert(s, data, actor=actor, available_channels=channels, warnings=warnings)))
+        s, alerts.create_alert(s, data, actor=actor, available_channels=channels, warnings=warnings),
+        org_name=org_name))
     body["warnings"] = warnings
+    if "warning" in body.get("sms", {}):
+        body["warnings"].append(body["sms"]["warning"])
     if body["recipients"] == 0:
         body["warnings"].append("the target reaches no one yet")
     return web.json_response(body, status=201)
@@ -50,8 +54,9 @@ async def send_alert(request: web.Request) -> web.Response:
 async def get_alert(request: web.Request) -> web.Response:
     require(request, Role.VIEWER)
     alert_id = _alert_id(request)
+    org_name = request.app[RUNTIME].settings.org_name
     return web.json_response(await in_transaction(
-        request, lambda s: alerts.summary(s, alerts.get_alert(s, alert_id))))
+        request, lambda s: alerts.summary(s, alerts.get_alert(s, alert_id), org_name=org_name)))
 
 
 async def list_alerts(request: web.Request) -> web.Response:

@@ -3,17 +3,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from console import api_alerts, api_directory, api_geo, health, hooks_twilio
+from console import (api_alerts, api_directory, api_geo, api_providers, api_push, health, hooks_twilio, hooks_voice,
+                     respond_pages)
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", health.healthz)
     # Answer links in emails and push notifications (no login: the signed token is the credential)
-    from console import respond_pages
     app.router.add_get("/r/{token}", respond_pages.confirm_page)
     app.router.add_post("/r/{token}", respond_pages.record_answer)
     # Web Push: a person's subscribe page (signed link), its script and service worker, the API
-    from console import api_push
     app.router.add_get("/p/{token}", api_push.recipient_page)
     app.router.add_post("/p/{token}/subscriptions", api_push.page_subscribe)
     app.router.add_get("/static/subscribe.js", api_push.subscribe_script)
@@ -33,6 +32,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/zones/{name}", api_geo.get_zone)
     app.router.add_delete("/api/v1/zones/{name}", api_geo.delete_zone)
     app.router.add_post("/api/v1/targets/preview", api_geo.preview_target)
+    app.router.add_get("/api/v1/providers/health", api_providers.health)
     app.router.add_get("/api/v1/alerts", api_alerts.list_alerts)
     app.router.add_post("/api/v1/alerts", api_alerts.create_alert)
     app.router.add_get("/api/v1/alerts/{alert_id}", api_alerts.get_alert)
@@ -41,7 +41,6 @@ def setup_routes(app: web.Application) -> None:
     # Provider webhooks (signed by the provider)
     app.router.add_post("/hooks/twilio/sms", hooks_twilio.inbound_sms)
     app.router.add_post("/hooks/twilio/status", hooks_twilio.status_callback)
-    from console import hooks_voice  # here, not at the top, to keep this change to one place
     app.router.add_post("/hooks/twilio/voice", hooks_voice.answered)
     app.router.add_post("/hooks/twilio/voice/gather", hooks_voice.gathered)
     app.router.add_post("/hooks/twilio/call-status", hooks_voice.call_status)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from twilio.rest import Client
 
 from alerting.links import LinkSigner
+from alerting.provider_health import lagging_providers
 from alerting.sending import SendOptions, send_concurrently
 from alerting.statuses import Channel
 from channels.base import ChannelAdapter, Outbound, Receipt
@@ -157,7 +159,12 @@ class Runtime:
 
     @cached_property
     def sender(self) -> "LoopSender":
-        return LoopSender(self.make_adapter, self.make_limiter, self.settings.send_concurrency)
+        return LoopSender(self.make_adapter, self.make_limiter, self.settings.send_concurrency,
+                          lagging=self.lagging_providers)
+
+    def lagging_providers(self, channel: str) -> set[str]:
+        with self.sessions() as session:
+            return lagging_providers(session, channel)
 
     def close(self) -> None:
         if "sender" in self.__dict__:
@@ -171,9 +178,15 @@ class LoopSender:
     channel on it, so provider connections stay open from batch to batch (a new TCP connection
     per message costs both ends more CPU than the message itself)."""
 
+    #: How often a worker re-reads which providers are lagging (a query over the last hour).
+    HEALTH_REFRESH_S = 30.0
+
     def __init__(self, make_adapter: Callable[[str, Acquire | None], ChannelAdapter],
-                 make_limiter: Callable[[], RedisRateLimiter | None], concurrency: int):
+                 make_limiter: Callable[[], RedisRateLimiter | None], concurrency: int, *,
+                 lagging: Callable[[str], set[str]] | None = None):
         self._make_adapter = make_adapter
+        self._lagging = lagging
+        self._health_read_at: dict[str, float] = {}
         self._make_limiter = make_limiter
         self._concurrency = concurrency
         self._loop = asyncio.new_event_loop()
@@ -184,6 +197,15 @@ class LoopSender:
     def send(self, channel: str, messages: list[Outbound]) -> list[Receipt]:
         return self._loop.run_until_complete(self._send(channel, messages))
 
+    def _steer(self, channel: str, adapter: ChannelAdapter) -> None:
+        """Tell a multi-provider adapter which providers deliver late, now and then."""
+        if self._lagging is None or not isinstance(adapter, Failover):
+            return
+        now = time.monotonic()
+        if now - self._health_read_at.get(channel, -1e9) >= self.HEALTH_REFRESH_S:
+            self._health_read_at[channel] = now
+            adapter.set_slow(self._lagging(channel))
+
     async def _send(self, channel: str, messages: list[Outbound]) -> list[Receipt]:
         if not self._limiter_made:
             self._limiter, self._limiter_made = self._make_limiter(), True
@@ -191,6 +213,7 @@ class LoopSender:
         if adapter is None:
             acquire = self._limiter.acquire if self._limiter else None
             adapter = self._adapters[channel] = self._make_adapter(channel, acquire)
+        self._steer(channel, adapter)
         return await send_concurrently(adapter, messages, self._concurrency)
 
     def close(self) -> None:

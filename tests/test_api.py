@@ -117,3 +117,17 @@ async def test_changes_are_audited_without_personal_data(system: System) -> None
         entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
     assert [e.action for e in entries][-2:] == ["group.create", "recipients.upsert"]
     assert all(phone(0) not in str(e.details) for e in entries)
+
+
+async def test_sms_segments_are_counted_and_long_texts_warned(system: System) -> None:
+    await system.call("POST", "/api/v1/groups", json={"name": "Everyone"}, expect=201)
+    await system.call("POST", "/api/v1/recipients", json={"external_id": "a", "phone": phone(1), "groups": ["Everyone"]},
+                      expect=201)
+    short = await system.call("POST", "/api/v1/alerts", expect=201, json={
+        "title": "T", "message": "Shelter in place.", "channels": ["sms"], "target": {"groups": ["Everyone"]}})
+    assert (short["sms"]["encoding"], short["sms"]["segments"]) == ("GSM-7", 1) and short["warnings"] == []
+    assert short["sms"]["text"].startswith("Test University: Shelter in place.")
+    long = await system.call("POST", "/api/v1/alerts", expect=201, json={
+        "title": "T", "message": "Don’t go outside. " * 20, "channels": ["sms"], "target": {"groups": ["Everyone"]}})
+    assert long["sms"]["encoding"] == "UCS-2" and long["sms"]["segments"] > 3
+    assert long["sms"]["non_gsm_characters"] == ["’"] and "segments" in long["warnings"][0]
