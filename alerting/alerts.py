@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from alerting import audit, targeting
 from alerting.errors import NotFound, ValidationError
-from alerting.models import Alert, AlertRecipient, Delivery, Incident, Recipient
+from alerting.models import Alert, AlertRecipient, Delivery, EscalationPolicy, Incident, Recipient
 from alerting.statuses import NO_RESPONSE, AlertStatus, DeliveryStatus, ResponseKind, Severity
 from alerting.rendering import sms_text
 from alerting.timefmt import iso
@@ -58,14 +58,25 @@ def create_alert(session: Session, data: Any, *, actor: str, available_channels:
     drill = data.get("drill", False)
     if not isinstance(drill, bool):
         raise ValidationError("drill must be true or false", field="drill")
+    policy = _policy_name(session, data.get("policy"))
     incident = _incident_for(session, data, title, actor)
     alert = Alert(incident=incident, title=title, message=message, channels=channels, target=target,
-                  severity=severity, drill=drill, status=AlertStatus.DRAFT, created_by=actor)
+                  severity=severity, drill=drill, status=AlertStatus.DRAFT, created_by=actor, policy=policy)
     session.add(alert)
     session.flush()
     audit.record(session, actor, "alert.create", "alert", alert.id, incident_id=incident.id,
                  channels=channels, drill=drill)
     return alert
+
+
+def _policy_name(session: Session, value: Any) -> str | None:
+    """Escalation: the alert may name a stored policy (escalation/policies.py runs it); None: no escalation."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or session.scalar(
+            select(EscalationPolicy.id).where(EscalationPolicy.name == value)) is None:
+        raise ValidationError(f"no escalation policy named {value!r}", field="policy")
+    return value
 
 
 def _incident_for(session: Session, data: dict[str, Any], title: str, actor: str) -> Incident:
@@ -137,6 +148,7 @@ def summary(session: Session, alert: Alert, *, org_name: str | None = None) -> d
         "created_at": iso(alert.created_at), "send_requested_at": iso(alert.send_requested_at),
         "resolved_at": iso(alert.resolved_at), "sent_at": iso(alert.sent_at),
         "cancelled_at": iso(alert.cancelled_at), "closed_at": iso(alert.closed_at),
+        "policy": alert.policy,
         "recipients": recipients,
         "deliveries": deliveries,
         # People with no usable contact (or opted out) on a channel: counted, never silently lost.

@@ -133,6 +133,8 @@ class Alert(Base):
     sent_at: Mapped[datetime | None]         # every message handed over or failed for good
     cancelled_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # Escalation (migration 0005): the name of the EscalationPolicy it follows; None: no escalation.
+    policy: Mapped[str | None] = mapped_column(String(200))
     incident: Mapped[Incident] = relationship(lazy="joined")
 
 class AlertRecipient(Base):
@@ -188,6 +190,8 @@ class Response(Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(100), unique=True)  # duplicate webhooks
     counted: Mapped[bool] = mapped_column(Boolean, default=True)  # False when it arrived after close
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Escalation (migration 0005): the operator who recorded it on the person's behalf, if one did.
+    recorded_by: Mapped[str | None] = mapped_column(String(200))
 
 class AuditEntry(Base):
     """Who did what, when. Append-only: the migration adds triggers that refuse UPDATE and DELETE."""
@@ -210,3 +214,28 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class EscalationPolicy(Base):
+    """How an alert reaches people who stay silent: ordered steps, then supervisors (escalation/policies.py)."""
+    __tablename__ = "escalation_policies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    steps: Mapped[list[Any]] = mapped_column(default=list)          # [{"after_s", "channels", "repeat", "every_s"}]
+    final: Mapped[dict[str, Any] | None] = mapped_column(JSON)       # {"after_s", "notify", "channels"} or None
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EscalationStep(Base):
+    """One executed run of a policy step for an alert. Inserted first, so a run happens at most once."""
+    __tablename__ = "escalation_steps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    step_index: Mapped[int] = mapped_column(Integer)     # len(policy.steps) is the final (supervisors) step
+    round: Mapped[int] = mapped_column(Integer)          # 0 .. repeat-1
+    scheduled_at: Mapped[datetime]
+    ran_at: Mapped[datetime] = mapped_column(default=utcnow)
+    people: Mapped[int] = mapped_column(Integer, default=0)  # people still silent when it ran
+    notice_alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    __table_args__ = (UniqueConstraint("alert_id", "step_index", "round", name="uq_escalation_steps_once"),)

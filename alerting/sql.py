@@ -1,9 +1,10 @@
 """Small SQL helpers that differ by database dialect."""
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, Sequence
 
-from sqlalchemy import Table
+from sqlalchemy import ARRAY, BigInteger, ColumnElement, String, Table, any_, bindparam, func, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -15,3 +16,20 @@ def insert_ignoring_duplicates(session: Session, table: Table, rows: list[dict[s
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     session.execute(module.insert(table).on_conflict_do_nothing(), rows)
+
+
+def id_in(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
+    """`column IN (ids)` for any number of ids, sent as ONE parameter.
+
+    An expanding IN list costs a bound parameter per id and a statement compilation per size;
+    for the thousands of ids a target or a chunk holds, SQLite reads them from a JSON array
+    (json_each) and PostgreSQL from an array (= ANY), with one parameter and one cached statement.
+    """
+    values = [int(i) for i in ids]
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return column.in_(select(literal_column("value")).select_from(
+            func.json_each(bindparam("id_list", json.dumps(values), type_=String))))
+    if dialect == "postgresql":
+        return column == any_(bindparam("id_list", values, type_=ARRAY(BigInteger)))
+    return column.in_(values)

@@ -24,13 +24,12 @@ import geo
 from alerting.directory import group_ids_by_name
 from alerting.errors import ValidationError
 from alerting.models import OptOut, PushSubscription, Recipient, RecipientGroup, RecipientLocation, Zone
+from alerting.sql import id_in
 from alerting.statuses import Channel
 
 NAME_PARTS = ("groups", "recipients", "zones", "location_labels")
 AREA_PARTS = ("geometry", "circle", "cap_polygon", "cap_circle")
 TARGET_KEYS = (*NAME_PARTS, *AREA_PARTS, "exclude")
-#: Ids per IN (...) list: well under SQLite's limit of 32,766 bound parameters.
-IN_CHUNK = 10_000
 EMPTY = np.zeros(0, dtype=np.int64)
 
 
@@ -120,7 +119,7 @@ def _inside(session: Session, fence: geo.Geofence, labels: list[str] | None) -> 
             RecipientLocation.lat.between(min_lat, max_lat), RecipientLocation.lon.between(min_lon, max_lon))
         if labels:
             query = query.where(RecipientLocation.label.in_(labels))
-        rows = session.execute(query).all()
+        rows = [tuple(r) for r in session.execute(query)]  # numpy reads plain tuples far faster than Rows
         if rows:
             data = np.array(rows, dtype=np.float64)
             found.append(data[fence.contains(data[:, 1], data[:, 2]), 0].astype(np.int64))
@@ -150,29 +149,27 @@ def count(session: Session, target: dict[str, Any]) -> int:
 
 def rows_for(session: Session, ids: np.ndarray) -> list[TargetRow]:
     """Contact details of the given recipients, in id order."""
-    rows: list[TargetRow] = []
-    for start in range(0, len(ids), IN_CHUNK):
-        part = [int(i) for i in ids[start:start + IN_CHUNK]]
-        rows.extend(TargetRow(*r) for r in session.execute(
-            select(Recipient.id, Recipient.phone, Recipient.email).where(Recipient.id.in_(part)).order_by(Recipient.id)))
-    return rows
+    if not len(ids):
+        return []
+    return [TargetRow(*r) for r in session.execute(
+        select(Recipient.id, Recipient.phone, Recipient.email).where(id_in(session, Recipient.id, ids))
+        .order_by(Recipient.id))]
 
 
 def contacts_per_channel(session: Session, ids: np.ndarray) -> dict[str, int]:
     """How many of these people can be reached on each channel (SMS excludes opted-out numbers)."""
     totals = {str(c): 0 for c in Channel}
-    for start in range(0, len(ids), IN_CHUNK):
-        part = [int(i) for i in ids[start:start + IN_CHUNK]]
-        phones, emails = session.execute(select(func.count(Recipient.phone), func.count(Recipient.email))
-                                         .where(Recipient.id.in_(part))).one()
-        opted_out = session.scalar(select(func.count()).select_from(Recipient).join(
-            OptOut, and_(OptOut.address == Recipient.phone, OptOut.channel == Channel.SMS))
-            .where(Recipient.id.in_(part))) or 0
-        totals[Channel.SMS] += phones - opted_out
-        totals[Channel.VOICE] += phones
-        totals[Channel.EMAIL] += emails
-        totals[Channel.PUSH] += session.scalar(select(func.count(func.distinct(PushSubscription.recipient_id))).where(
-            PushSubscription.recipient_id.in_(part), PushSubscription.gone_at.is_(None))) or 0
+    if not len(ids):
+        return totals
+    chosen = id_in(session, Recipient.id, ids)
+    phones, emails = session.execute(select(func.count(Recipient.phone), func.count(Recipient.email)).where(chosen)).one()
+    opted_out = session.scalar(select(func.count()).select_from(Recipient).join(
+        OptOut, and_(OptOut.address == Recipient.phone, OptOut.channel == Channel.SMS)).where(chosen)) or 0
+    totals[Channel.SMS] = phones - opted_out
+    totals[Channel.VOICE] = phones
+    totals[Channel.EMAIL] = emails
+    totals[Channel.PUSH] = session.scalar(select(func.count(func.distinct(PushSubscription.recipient_id))).where(
+        id_in(session, PushSubscription.recipient_id, ids), PushSubscription.gone_at.is_(None))) or 0
     return totals
 
 
@@ -186,8 +183,7 @@ def preview(session: Session, target: Any, *, list_external_ids: bool = False) -
         warnings.append("the target reaches no one: check the area is where you meant it "
                         "(GeoJSON is [longitude, latitude]; CAP is 'latitude,longitude')")
     if list_external_ids:
-        result["external_ids"] = sorted(external_id for r in range(0, len(ids), IN_CHUNK)
-                                        for external_id in session.scalars(select(Recipient.external_id).where(
-                                            Recipient.id.in_([int(i) for i in ids[r:r + IN_CHUNK]]))))
+        result["external_ids"] = sorted(session.scalars(select(Recipient.external_id).where(
+            id_in(session, Recipient.id, ids)))) if len(ids) else []
     result["warnings"] = warnings
     return result

@@ -1,189 +1,88 @@
-"""`make bench`: Tocsin measured end to end on this machine, against the sandbox in its own process.
+"""`make bench`: Tocsin measured on this machine. Prints tables and writes var/bench/*.json.
 
-For each N it starts a fresh `tocsin serve` (embedded SQLite and Redis, its workers) pointed at a
-separately running `tocsin sandbox` whose API answers after `latency_ms` (real providers take about
-100 ms), imports N recipients, sends one SMS alert to all of them and reports:
+    python -m ops.bench                      everything (about 10 minutes on 2 cores)
+    python -m ops.bench --only sms --sizes 10000 --latency-ms 0 --no-callbacks
 
-- time to first message: from the send request to the sandbox receiving its first message;
-- handed over: from the send request to the sandbox receiving the last one, and messages/s;
-- all recorded: until Tocsin shows every message delivered (status callbacks processed);
-- peak memory (VmHWM) of the worker processes.
-
-Results print as a table and are written to var/bench/sms-<N>.json.
+- sms: one SMS alert to N recipients end to end (ops/bench_send.py), N = 10,000 and 100,000;
+- channels: one alert on SMS, voice and email at once to 10,000 people: per-channel throughput;
+- targeting: geofence membership over 1,000,000 points, and the reach preview over 100,000
+  recipients (ops/bench_targeting.py).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import signal
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ops.embedded_redis import free_port
-from ops.settings import SANDBOX_ACCOUNT_SID
+from ops.bench_send import run_alert
+from ops.bench_targeting import run_targeting_benchmarks
 
 OUT = Path("var/bench")
+SEND_COLUMNS = [("recipients", "N"), ("latency_ms", "latency ms"), ("time_to_first_message_s", "first msg s"),
+                ("handed_over_s", "handed over s"), ("messages_per_s", "msg/s"), ("all_recorded_s", "recorded s"),
+                ("duplicates", "dups"), ("peak_worker_rss_mb", "worker MB"), ("import_s", "import s")]
 
 
-def _http(url: str, data: bytes | dict | None = None, token: str | None = None, timeout: float = 600) -> Any:
-    body = json.dumps(data).encode() if isinstance(data, dict) else data
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers), timeout=timeout) as r:
-        return json.loads(r.read())
-
-
-def _wait(predicate, timeout: float, interval: float = 0.05, *, alive: tuple = ()) -> Any:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for process in alive:
-            if process.poll() is not None:
-                raise RuntimeError(f"{' '.join(process.args[2:5])} exited with {process.returncode}; see its log")
-        try:
-            value = predicate()
-            if value:
-                return value
-        except OSError:
-            pass
-        time.sleep(interval)
-    raise TimeoutError("benchmark step timed out")
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return found
-
-
-def _peak_rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-#: US area codes used to build distinct, valid numbers: 10,000 per area code (400,000 in all).
-_AREAS = [202, 212, 213, 214, 215, 216, 217, 218, 219, 224, 225, 228, 229, 231, 234, 239, 240, 248, 251, 252,
-          253, 254, 256, 260, 262, 267, 269, 270, 276, 281, 301, 302, 303, 304, 305, 307, 308, 309, 310, 312]
-
-
-def _csv(n: int) -> bytes:
-    rows = ["external_id,name,phone,groups"]
-    rows += [f"B{i:07d},Person {i},+1{_AREAS[i // 10_000]}555{i % 10_000:04d},Everyone" for i in range(n)]
-    return ("\n".join(rows) + "\n").encode()
-
-
-def run_sms(n: int, *, latency_ms: int, workers: int, root: Path, callbacks: bool = True) -> dict[str, Any]:
-    data_dir = root / f"sms-{n}"
-    shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True)
-    sandbox_port, port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
-    env.update({"TOCSIN_TWILIO_ACCOUNT_SID": SANDBOX_ACCOUNT_SID, "TOCSIN_TWILIO_AUTH_TOKEN": "bench-token",
-                "TOCSIN_TWILIO_FROM": "+15005550006", "TOCSIN_LOG_LEVEL": "WARNING",
-                "TOCSIN_TWILIO_API_BASE": f"http://127.0.0.1:{sandbox_port}/sandbox/twilio"})
-    logs = (data_dir / "sandbox.log").open("w"), (data_dir / "serve.log").open("w")
-    sandbox = subprocess.Popen([sys.executable, "-m", "ops.cli", "sandbox", "--port", str(sandbox_port)],
-                               stdout=logs[0], stderr=subprocess.STDOUT, env=env)
-    server = subprocess.Popen([sys.executable, "-m", "ops.cli", "serve", "--data-dir", str(data_dir / "var"),
-                               "--port", str(port), "--workers", str(workers)],
-                              stdout=logs[1], stderr=subprocess.STDOUT, env=env)
-    base, sbase = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
-    try:
-        _wait(lambda: _http(f"{base}/healthz")["status"] == "ok", 60, alive=(server, sandbox))
-        _wait(lambda: _http(f"{sbase}/sandbox/stats") is not None, 30, alive=(sandbox,))
-        _http(f"{sbase}/sandbox/config", {"latency_ms": latency_ms, "callbacks": callbacks})
-        token = subprocess.run([sys.executable, "-m", "ops.cli", "token", "create", "--role", "admin",
-                                "--data-dir", str(data_dir / "var")], capture_output=True, text=True, env=env,
-                               check=True).stdout.strip()
-        _http(f"{base}/api/v1/groups", {"name": "Everyone"}, token)
-        started = time.monotonic()
-        imported = _http(f"{base}/api/v1/recipients/import", _csv(n), token)
-        import_s = time.monotonic() - started
-        assert imported["created"] == n, imported
-        alert = _http(f"{base}/api/v1/alerts", {"title": "Benchmark", "message": "Benchmark alert: shelter in place.",
-                                                "channels": ["sms"], "target": {"groups": ["Everyone"]}}, token)
-        wall_at_send = time.time()
-        t0 = time.monotonic()
-        _http(f"{base}/api/v1/alerts/{alert['id']}/send", {}, token)
-        first = _wait(lambda: _http(f"{sbase}/sandbox/stats").get("sms", {}).get("first_at"), 600, 0.01)
-        _wait(lambda: _http(f"{sbase}/sandbox/stats")["sms"]["count"] >= n, 3600, 0.2)
-        handed_s = time.monotonic() - t0
-        stats = _http(f"{sbase}/sandbox/stats")
-        done = "delivered" if callbacks else "queued"
-        _wait(lambda: _http(f"{base}/api/v1/alerts/{alert['id']}", token=token)["deliveries"]["sms"][done] >= n,
-              3600, 0.5)
-        recorded_s = time.monotonic() - t0
-        summary = _http(f"{base}/api/v1/alerts/{alert['id']}", token=token)
-        worker_pids = [p for p in _children(server.pid) if "redis" not in Path(f"/proc/{p}/cmdline").read_text()]
-        result = {
-            "benchmark": "sms", "recipients": n, "latency_ms": latency_ms, "workers": workers,
-            "import_s": round(import_s, 2),
-            "time_to_first_message_s": round(first - wall_at_send, 3),
-            "handed_over_s": round(handed_s, 2),
-            "sandbox_span_s": round(stats["sms"]["last_at"] - stats["sms"]["first_at"], 2),
-            "messages_per_s": round(n / handed_s, 1),
-            "all_recorded_s": round(recorded_s, 2),
-            "sandbox_received": stats["sms"]["count"], "duplicates": stats["sms"]["count"] - n,
-            "delivered": summary["deliveries"]["sms"]["delivered"], "callbacks": callbacks,
-            "peak_worker_rss_mb": round(max((_peak_rss_mb(p) for p in worker_pids), default=0), 1),
-            "machine": f"{os.cpu_count()} cores, {os.uname().machine}, Python {sys.version.split()[0]}",
-        }
-        return result
-    finally:
-        for process in (server, sandbox):
-            process.send_signal(signal.SIGTERM)
-        for process in (server, sandbox):
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        for log in logs:
-            log.close()
-
-
-def print_table(results: list[dict[str, Any]]) -> None:
-    columns = [("recipients", "N"), ("latency_ms", "latency ms"), ("time_to_first_message_s", "first msg s"),
-               ("handed_over_s", "handed over s"), ("messages_per_s", "msg/s"), ("all_recorded_s", "recorded s"),
-               ("duplicates", "dups"), ("peak_worker_rss_mb", "worker MB"), ("import_s", "import s")]
-    print("SMS through the sandbox (Tocsin serve, embedded SQLite + Redis)")
-    print("  ".join(f"{title:>13}" for _, title in columns))
+def print_send_table(title: str, results: list[dict[str, Any]]) -> None:
+    print(title)
+    print("  ".join(f"{name:>13}" for _, name in SEND_COLUMNS))
     for r in results:
-        print("  ".join(f"{r[key]!s:>13}" for key, _ in columns))
+        print("  ".join(f"{r[key]!s:>13}" for key, _ in SEND_COLUMNS))
+        if len(r["per_channel"]) > 1:
+            print("    per channel: " + ", ".join(f"{c} {v['count']} at {v['per_s']}/s" for c, v in r["per_channel"].items()))
+
+
+def _save(name: str, result: dict[str, Any]) -> None:
+    (OUT / f"{name}.json").write_text(json.dumps(result, indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="10000,100000", help="recipient counts, comma-separated")
+    parser.add_argument("--only", choices=["sms", "channels", "targeting"], action="append",
+                        help="run only these benchmarks (repeatable)")
+    parser.add_argument("--sizes", default="10000,100000", help="recipient counts for the SMS benchmark")
     parser.add_argument("--latency-ms", type=int, default=100, help="sandbox API latency (default 100)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-callbacks", action="store_true",
                         help="sandbox sends no status callbacks (isolates the sending path)")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
-    results = []
-    for n in (int(s) for s in args.sizes.split(",")):
-        result = run_sms(n, latency_ms=args.latency_ms, workers=args.workers, root=OUT / "runs",
-                         callbacks=not args.no_callbacks)
-        (OUT / f"sms-{n}.json").write_text(json.dumps(result, indent=2))
-        results.append(result)
+    runs = OUT / "runs"
+    only = set(args.only or ["sms", "channels", "targeting"])
+    printed: list[tuple[str, Any]] = []
+    if "sms" in only:
+        results = []
+        for n in (int(s) for s in args.sizes.split(",")):
+            result = run_alert(n, latency_ms=args.latency_ms, workers=args.workers, root=runs,
+                               callbacks=not args.no_callbacks)
+            _save(f"sms-{n}", result)
+            results.append(result)
+            print_send_table("SMS", [result])
+        printed.append(("sms", results))
+    if "channels" in only:
+        result = run_alert(10_000, latency_ms=args.latency_ms, workers=args.workers, root=runs,
+                           callbacks=not args.no_callbacks, channels=("sms", "voice", "email"))
+        _save("channels-10000", result)
+        printed.append(("channels", [result]))
+    if "targeting" in only:
+        result = run_targeting_benchmarks(runs)
+        _save("targeting", result)
+        printed.append(("targeting", result))
     print()
-    print_table(results)
+    for kind, value in printed:
+        if kind == "sms":
+            print_send_table("SMS through the sandbox (tocsin serve, embedded SQLite + Redis, 2 workers)", value)
+        elif kind == "channels":
+            print_send_table("SMS + voice + email in one alert", value)
+        else:
+            preview = value["preview"]
+            print(f"Reach preview over {preview['recipients']:,} recipients: "
+                  f"1,000-vertex polygon {preview['polygon_1000_vertices']['median_ms']} ms "
+                  f"({preview['polygon_1000_vertices']['people']:,} people), "
+                  f"5 km circle {preview['circle_5km']['median_ms']} ms ({preview['circle_5km']['people']:,} people)")
     return 0
 
 

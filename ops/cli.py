@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8090)
     sandbox.add_argument("--inbound-sms-url", default=None,
                          help="where replies are delivered (Tocsin's /hooks/twilio/sms)")
+    sandbox.add_argument("--smtp-port", type=int, default=None,
+                         help="also run the sandbox's SMTP server on this port (0: any free port)")
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -138,10 +140,12 @@ def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
 
     from ops.sandbox import create_standalone_app
 
+    smtp = f", SMTP on {args.host}:{args.smtp_port}" if args.smtp_port else ""
     print(f"Tocsin sandbox on http://{args.host}:{args.port}/sandbox/ "
-          f"(Twilio API base: http://{args.host}:{args.port}/sandbox/twilio)", flush=True)
-    web.run_app(create_standalone_app(inbound_sms_url=args.inbound_sms_url), host=args.host, port=args.port,
-                print=None, access_log=None)
+          f"(Twilio API base: http://{args.host}:{args.port}/sandbox/twilio{smtp})", flush=True)
+    web.run_app(create_standalone_app(inbound_sms_url=args.inbound_sms_url, smtp_host=args.host,
+                                      smtp_port=args.smtp_port),
+                host=args.host, port=args.port, print=None, access_log=None)
     return 0
 
 
