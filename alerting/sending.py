@@ -32,6 +32,11 @@ from channels.base import ChannelAdapter, Outbound, Outcome, Receipt
 
 #: Provider error codes meaning the person has opted out at the carrier: suppress the address.
 OPTED_OUT_CODES = {"21610"}
+#: Provider codes saying the address itself is unusable: 21211 invalid number, 21214 unreachable,
+#: 21614 not a mobile number (SMS), 21217 not a valid phone number (voice); 5xx from a mail server
+#: (a bounce). The address is suppressed on that channel so later alerts do not try it again; it
+#: stays suppressed until the contact is corrected (a new address is not suppressed).
+UNUSABLE_ADDRESS_CODES = {Channel.SMS: {"21211", "21214", "21614"}, Channel.VOICE: {"21211", "21214", "21217"}}
 #: A push service's answer that the subscription no longer exists: never use it again.
 PUSH_GONE_CODES = {"404", "410"}
 
@@ -147,9 +152,19 @@ def record_receipts(session: Session, channel: str, receipts: list[Receipt], tri
 def _flag_contacts(session: Session, channel: str, failed: list[dict], addresses: dict[int, str | None],
                    now: object) -> None:
     """Permanent failures that say something about the contact itself are recorded against it."""
-    opted_out = [addresses[p["did"]] for p in failed if p["code"] in OPTED_OUT_CODES and addresses[p["did"]]]
+    suppress: dict[str, str] = {}
+    for p in failed:
+        address, code = addresses[p["did"]], p["code"] or ""
+        if not address:
+            continue
+        if code in OPTED_OUT_CODES:
+            suppress[address] = "provider-opt-out"
+        elif code in UNUSABLE_ADDRESS_CODES.get(channel, ()):
+            suppress[address] = f"invalid-{code}"
+        elif channel == Channel.EMAIL and p.get("status") == DeliveryStatus.BOUNCED:
+            suppress[address] = f"bounced-{code}"
     insert_ignoring_duplicates(session, OptOut.__table__, [
-        {"channel": channel, "address": a, "source": "provider", "created_at": now} for a in opted_out])
+        {"channel": channel, "address": a, "source": source, "created_at": now} for a, source in suppress.items()])
     if channel == Channel.PUSH:
         gone = [int(a) for p in failed if p["code"] in PUSH_GONE_CODES and (a := addresses[p["did"]]) and a.isdigit()]
         if gone:

@@ -7,15 +7,13 @@ for the end of a voicemail greeting, so a message left on a machine starts after
 """
 from __future__ import annotations
 
-import asyncio
 import zlib
 from typing import ClassVar, Sequence
 
-import aiohttp
-from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from channels.base import Outbound, Outcome, Receipt
+from channels.twilio_calls import close_client, create_and_receipt
 
 #: Twilio error codes after which calling again (or from another account) cannot succeed.
 #: 21211 invalid 'To'; 21214 'To' cannot be reached; 21215 no geo permission for that country;
@@ -23,6 +21,10 @@ from channels.base import Outbound, Outcome, Receipt
 PERMANENT_ERROR_CODES = frozenset({21211, 21214, 21215, 21216, 21217})
 #: "DetectMessageEnd": Twilio fetches the TwiML after a voicemail greeting's beep, not during it.
 MACHINE_DETECTION = "DetectMessageEnd"
+
+
+#: The call progress events Twilio reports to the status callback.
+CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
 
 
 class TwilioVoice:
@@ -54,36 +56,12 @@ class TwilioVoice:
         kwargs = {"to": message.to, "from_": self.sender_for(message.to), "url": message.twiml_url,
                   "method": "POST", "machine_detection": MACHINE_DETECTION}
         if message.status_callback:
-            kwargs.update(status_callback=message.status_callback, status_callback_method="POST")
-        try:
-            created = await self._client.calls.create_async(**kwargs)
-        except TwilioRestException as exc:
-            return self._failure(message.key, exc)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            return Receipt(message.key, Outcome.TRANSIENT, self.provider, error_code="network",
-                           error_message=type(exc).__name__)
-        except (TwilioException, ValueError, KeyError, TypeError) as exc:
-            # An answer the client could not read is the provider misbehaving: never count it as placed.
-            return Receipt(message.key, Outcome.TRANSIENT, self.provider, error_code="bad-response",
-                           error_message=f"{type(exc).__name__}: {exc}"[:300])
-        sid = getattr(created, "sid", None)
-        if not isinstance(sid, str) or not sid:
-            return Receipt(message.key, Outcome.TRANSIENT, self.provider, error_code="bad-response",
-                           error_message="the provider's answer carried no call sid")
-        return Receipt(message.key, Outcome.ACCEPTED, self.provider, provider_message_id=sid,
-                       status=str(created.status or "queued"))
-
-    def _failure(self, key: int, exc: TwilioRestException) -> Receipt:
-        """The same rule as SMS (channels/twilio_sms.py), with the call API's own permanent codes."""
-        code = exc.code if isinstance(exc.code, int) else None
-        status = exc.status or 0
-        # 400/404 mean Twilio rejected this very request: another try, or another account, fails alike.
-        # 401/403 (credentials), 429 (throttled) and 5xx are the provider's trouble, not the call's.
-        permanent = code in PERMANENT_ERROR_CODES or status in (400, 404)
-        return Receipt(key, Outcome.PERMANENT if permanent else Outcome.TRANSIENT, self.provider,
-                       error_code=str(code or status), error_message=(exc.msg or "")[:300])
+            # Ringing and answered too, not only the end: the console shows a call as sent (ringing)
+            # and delivered (answered) while it is still going on.
+            kwargs.update(status_callback=message.status_callback, status_callback_method="POST",
+                          status_callback_event=CALL_EVENTS)
+        return await create_and_receipt(self._client.calls.create_async(**kwargs), message.key, self.provider,
+                                        PERMANENT_ERROR_CODES, "call")
 
     async def aclose(self) -> None:
-        close = getattr(self._client.http_client, "close", None)
-        if close is not None:
-            await close()
+        await close_client(self._client)

@@ -12,7 +12,6 @@ imports N recipients, sends one alert to all of them and reports:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil

