@@ -58,10 +58,11 @@ def create_alert(session: Session, data: Any, *, actor: str, available_channels:
     drill = data.get("drill", False)
     if not isinstance(drill, bool):
         raise ValidationError("drill must be true or false", field="drill")
+    variants = _variants(data.get("variants"), channels)
     policy = _policy_name(session, data.get("policy"))
     incident = _incident_for(session, data, title, actor)
     alert = Alert(incident=incident, title=title, message=message, channels=channels, target=target,
-                  severity=severity, drill=drill, status=AlertStatus.DRAFT, created_by=actor, policy=policy)
+                  severity=severity, drill=drill, variants=variants, status=AlertStatus.DRAFT, created_by=actor, policy=policy)
     session.add(alert)
     session.flush()
     audit.record(session, actor, "alert.create", "alert", alert.id, incident_id=incident.id,
@@ -77,6 +78,23 @@ def _policy_name(session: Session, value: Any) -> str | None:
             select(EscalationPolicy.id).where(EscalationPolicy.name == value)) is None:
         raise ValidationError(f"no escalation policy named {value!r}", field="policy")
     return value
+
+
+def _variants(value: Any, channels: list[str]) -> dict[str, str]:
+    """`{"sms": "...", "email": "..."}`: a text per channel, for channels the alert uses."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError('variants must be an object such as {"sms": "short text"}', field="variants")
+    result = {}
+    for channel, text in value.items():
+        if channel not in channels:
+            raise ValidationError(f"variant for {channel!r}, which this alert does not use", field=f"variants.{channel}")
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_MESSAGE:
+            raise ValidationError(f"variants.{channel} must be text of 1 to {MAX_MESSAGE} characters",
+                                  field=f"variants.{channel}")
+        result[channel] = text.strip()
+    return result
 
 
 def _incident_for(session: Session, data: dict[str, Any], title: str, actor: str) -> Incident:
@@ -142,6 +160,7 @@ def summary(session: Session, alert: Alert, *, org_name: str | None = None) -> d
                for c in alert.channels} if alert.resolved_at else {}
     return {
         "id": alert.id, "status": alert.status, "title": alert.title, "message": alert.message,
+        "variants": alert.variants or {},
         "severity": alert.severity, "channels": alert.channels, "target": alert.target, "drill": alert.drill,
         "incident": {"id": alert.incident.id, "name": alert.incident.name, "status": alert.incident.status},
         "created_by": alert.created_by, "sent_by": alert.sent_by,

@@ -40,11 +40,12 @@ def email_content(alert: Alert, org_name: str, respond_url: str, name: str) -> t
     subject = f"{'[TEST] ' if alert.drill else ''}{alert.title} - {org_name}"
     greeting = f"{name},\n\n" if name else ""
     safe, help_ = f"{respond_url}?answer=safe", f"{respond_url}?answer=need_help"
-    text = (f"{greeting}{drill}{alert.message}\n\nTell us you are safe: {safe}\n"
+    message = alert.text_for("email")
+    text = (f"{greeting}{drill}{message}\n\nTell us you are safe: {safe}\n"
             f"Tell us you need help: {help_}\n\n{org_name}")
     e = html.escape
     body = (f"<p>{e(greeting.strip(', ').strip())}</p>" if name else "") + (
-        f"<p>{e(drill)}{e(alert.message)}</p>"
+        f"<p>{e(drill)}{e(message)}</p>"
         f'<p><a href="{e(safe)}">I am safe</a> &nbsp; <a href="{e(help_)}">I need help</a></p>'
         f"<p>{e(org_name)}</p>")
     return subject, text, f"<!doctype html><html><body>{body}</body></html>"
@@ -65,7 +66,7 @@ def push_payload(alert: Alert, org_name: str, respond_url: str) -> str:
     """The JSON the service worker shows as a notification with two actions."""
     return json.dumps({
         "title": _cut(f"{'TEST: ' if alert.drill else ''}{alert.title}", 300),
-        "body": _cut(alert.message, PUSH_BODY_MAX_BYTES), "org": org_name,
+        "body": _cut(alert.text_for("push"), PUSH_BODY_MAX_BYTES), "org": org_name,
         "alert_id": alert.id, "drill": alert.drill, "respond_url": respond_url,
         "actions": [{"action": "safe", "title": "I'm safe"}, {"action": "need_help", "title": "I need help"}],
     }, separators=(",", ":"))

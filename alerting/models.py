@@ -115,6 +115,11 @@ class Incident(Base):
 
 class Alert(Base):
     __tablename__ = "alerts"
+
+    def text_for(self, channel: str) -> str:
+        """What this alert says on a channel: its variant for that channel, else the message."""
+        return (self.variants or {}).get(channel) or self.message
+
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
     title: Mapped[str] = mapped_column(String(300))
@@ -122,6 +127,8 @@ class Alert(Base):
     severity: Mapped[str] = mapped_column(String(20), default="severe")
     channels: Mapped[list[Any]] = mapped_column(default=list)
     target: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: Optional text per channel ({"sms": short, "email": long}); a channel without one says `message`.
+    variants: Mapped[dict[str, Any]] = mapped_column(default=dict)
     drill: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
     recipient_count: Mapped[int | None]

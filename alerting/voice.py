@@ -126,12 +126,14 @@ class CallContext:
 def call_context(session: Session, delivery_id: int) -> CallContext | None:
     """The context of a voice delivery; None if there is no such voice delivery."""
     row = session.execute(
-        select(Delivery.alert_id, Delivery.recipient_id, Recipient.locale, Alert.message, Alert.drill, Alert.status)
+        select(Delivery.alert_id, Delivery.recipient_id, Recipient.locale, Alert.message, Alert.drill, Alert.status,
+               Alert.variants)
         .join(Alert, Alert.id == Delivery.alert_id).join(Recipient, Recipient.id == Delivery.recipient_id)
         .where(Delivery.id == delivery_id, Delivery.channel == Channel.VOICE)).first()
     if row is None:
         return None
-    alert_id, recipient_id, locale, message, drill, status = row
+    alert_id, recipient_id, locale, message, drill, status, variants = row
+    message = (variants or {}).get("voice") or message  # the voice variant, when the alert has one
     return CallContext(delivery_id, alert_id, recipient_id, locale or "en", message, bool(drill),
                        status in OPEN_ALERT_STATUSES)
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from console import (api_alerts, api_directory, api_geo, api_providers, api_push, health, hooks_twilio, hooks_voice,
-                     respond_pages)
+from console import (api_alerts, api_directory, api_escalation, api_geo, api_providers, api_push, health, home,
+                     hooks_twilio, hooks_voice, respond_pages)
 
 
 def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/", home.home)
     app.router.add_get("/healthz", health.healthz)
     # Answer links in emails and push notifications (no login: the signed token is the credential)
     app.router.add_get("/r/{token}", respond_pages.confirm_page)
@@ -38,6 +39,13 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/alerts/{alert_id}", api_alerts.get_alert)
     app.router.add_post("/api/v1/alerts/{alert_id}/send", api_alerts.send_alert)
     app.router.add_get("/api/v1/alerts/{alert_id}/recipients", api_alerts.alert_recipients)
+    # Escalation and accountability
+    app.router.add_get("/api/v1/policies", api_escalation.list_policies)
+    app.router.add_post("/api/v1/policies", api_escalation.create_policy)
+    app.router.add_get("/api/v1/alerts/{alert_id}/report", api_escalation.get_report)
+    app.router.add_post("/api/v1/alerts/{alert_id}/cancel", api_escalation.cancel_alert)
+    app.router.add_post("/api/v1/alerts/{alert_id}/close", api_escalation.close_alert)
+    app.router.add_post("/api/v1/alerts/{alert_id}/recipients/{external_id}/status", api_escalation.recipient_status)
     # Provider webhooks (signed by the provider)
     app.router.add_post("/hooks/twilio/sms", hooks_twilio.inbound_sms)
     app.router.add_post("/hooks/twilio/status", hooks_twilio.status_callback)

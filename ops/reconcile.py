@@ -12,6 +12,8 @@ from sqlalchemy import select
 from alerting import dispatch, sending
 from alerting.models import Alert
 from alerting.statuses import AlertStatus
+from escalation import engine as escalation
+from ops.jobs import RQStepScheduler
 from ops.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -29,4 +31,6 @@ def reconcile(runtime: Runtime) -> int:
         runtime.enqueuer.enqueue_dispatch(alert.id, urgent=dispatch.is_urgent(alert))
     if alerts or stale_alerts:
         log.info("reconciled %d sending alert(s); %d had stale claims", len(alerts), len(stale_alerts))
+    # Escalation: schedule again every policy run of an open alert not yet recorded as run.
+    escalation.reconcile(runtime.sessions, RQStepScheduler(runtime.redis))
     return len(alerts)
