@@ -16,7 +16,7 @@ from typing import Protocol, Sequence
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from alerting import audit, targeting
+from alerting import audit, incidents, targeting
 from alerting.alerts import get_alert
 from alerting.errors import Conflict, ValidationError
 from alerting.models import Alert, AlertRecipient, Delivery, OptOut, PushSubscription, utcnow
@@ -109,8 +109,10 @@ def dispatch_alert(sessions: sessionmaker[Session], enqueuer: Enqueuer, alert_id
 
 
 def _record_chunk(session: Session, alert_id: int, channels: list[str], rows: list[TargetRow]) -> dict[str, list[int]]:
-    insert_ignoring_duplicates(session, AlertRecipient.__table__,
-                               [{"alert_id": alert_id, "recipient_id": r.id, "response_rank": 0} for r in rows])
+    carried = incidents.earlier_answers(session, alert_id, [r.id for r in rows])
+    insert_ignoring_duplicates(session, AlertRecipient.__table__, [
+        {"alert_id": alert_id, "recipient_id": r.id, "response": None, "response_rank": 0,
+         "first_response_at": None, "last_response_at": None, **carried.get(r.id, {})} for r in rows])
     now = utcnow()
     push = _push_subscriptions(session, [r.id for r in rows]) if Channel.PUSH in channels else {}
     for channel in channels:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from alerting import alerts, dispatch
+from alerting import alerts, dispatch, incidents
 from alerting.errors import ValidationError
 from alerting.models import Alert
 from alerting.statuses import NO_RESPONSE, ResponseKind, Role
@@ -89,3 +89,12 @@ async def alert_recipients(request: web.Request) -> web.Response:
         raise ValidationError(f"response must be one of {', '.join([*ResponseKind, NO_RESPONSE])}", field="response")
     return web.json_response(await in_transaction(request, lambda s: alerts.recipient_states(
         s, alerts.get_alert(s, alert_id), after=after, limit=limit, response=response)))
+
+
+async def incident_board(request: web.Request) -> web.Response:
+    """The incident's alerts and its people's standing, rolled up across its alerts."""
+    require(request, Role.VIEWER)
+    raw = request.match_info["incident_id"]
+    if not raw.isdigit():
+        raise web.HTTPNotFound()
+    return web.json_response(await in_transaction(request, lambda s: incidents.board(s, int(raw))))

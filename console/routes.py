@@ -39,6 +39,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/alerts/{alert_id}", api_alerts.get_alert)
     app.router.add_post("/api/v1/alerts/{alert_id}/send", api_alerts.send_alert)
     app.router.add_get("/api/v1/alerts/{alert_id}/recipients", api_alerts.alert_recipients)
+    app.router.add_get("/api/v1/incidents/{incident_id}", api_alerts.incident_board)
     # Escalation and accountability
     app.router.add_get("/api/v1/policies", api_escalation.list_policies)
     app.router.add_post("/api/v1/policies", api_escalation.create_policy)

@@ -3,6 +3,7 @@ real port, and an in-process RQ worker. Nothing here mocks a provider or Redis."
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any, AsyncIterator, Iterator
 
 import aiohttp
 import pytest
+from hypothesis import settings as hypothesis_settings
 from aiohttp import web
 from redis import Redis
 from rq import SimpleWorker
@@ -26,6 +28,12 @@ from ops.sandbox import SANDBOX_STATE, create_sandbox_app
 from ops.settings import SANDBOX_ACCOUNT_SID, SANDBOX_FROM_NUMBER, Settings
 
 SANDBOX_TOKEN = "sandbox-test-token"
+
+# Property tests: no per-example deadline (a loaded 2-core CI machine is slow, not wrong), and in
+# CI the same examples every run, so a red build always reproduces; locally, fresh examples.
+hypothesis_settings.register_profile("tocsin", deadline=None)
+hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "tocsin")
 
 
 @pytest.fixture(scope="session")
