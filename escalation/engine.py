@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 #: The final step's message names at most this many people; beyond it, their count and a link.
 MAX_NAMED = 20
+#: Addresses per IN (...) list: SQLite and PostgreSQL both limit the parameters of one statement.
+ADDRESS_CHUNK = 5000
 #: Silent people handled per statement when a run writes its deliveries.
 CHUNK = 2000
 #: Who escalation's own actions are recorded as in the audit log.
@@ -145,8 +147,11 @@ def _write_attempts(session: Session, alert_id: int, channels: list[str], ids: l
         addressed = [(r, a) for r in rows if (a := dispatch._address(r, channel, push))]
         if not addressed:
             continue
-        opted_out = set(session.scalars(select(OptOut.address).where(
-            OptOut.channel == channel, OptOut.address.in_({a for _, a in addressed}))))
+        addresses = sorted({a for _, a in addressed})
+        opted_out: set[str] = set()
+        for start in range(0, len(addresses), ADDRESS_CHUNK):  # bound parameters per statement are limited
+            opted_out.update(session.scalars(select(OptOut.address).where(
+                OptOut.channel == channel, OptOut.address.in_(addresses[start:start + ADDRESS_CHUNK]))))
         last = dict(session.execute(select(Delivery.recipient_id, func.max(Delivery.attempt)).where(
             Delivery.alert_id == alert_id, Delivery.channel == channel, id_in(session, Delivery.recipient_id, ids))
             .group_by(Delivery.recipient_id)).all())

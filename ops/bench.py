@@ -6,7 +6,8 @@
 - sms: one SMS alert to N recipients end to end (ops/bench_send.py), N = 10,000 and 100,000;
 - channels: one alert on SMS, voice and email at once to 10,000 people: per-channel throughput;
 - targeting: geofence membership over 1,000,000 points, and the reach preview over 100,000
-  recipients (ops/bench_targeting.py).
+  recipients (ops/bench_targeting.py);
+- escalation: one step over 100,000 recipients of whom half have answered (ops/bench_escalation.py).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ops.bench_escalation import escalation_step
 from ops.bench_send import run_alert
 from ops.bench_targeting import run_targeting_benchmarks
 
@@ -41,7 +43,7 @@ def _save(name: str, result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["sms", "channels", "targeting"], action="append",
+    parser.add_argument("--only", choices=["sms", "channels", "targeting", "escalation"], action="append",
                         help="run only these benchmarks (repeatable)")
     parser.add_argument("--sizes", default="10000,100000", help="recipient counts for the SMS benchmark")
     parser.add_argument("--latency-ms", type=int, default=100, help="sandbox API latency (default 100)")
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     runs = OUT / "runs"
-    only = set(args.only or ["sms", "channels", "targeting"])
+    only = set(args.only or ["sms", "channels", "targeting", "escalation"])
     printed: list[tuple[str, Any]] = []
     if "sms" in only:
         results = []
@@ -71,12 +73,19 @@ def main(argv: list[str] | None = None) -> int:
         result = run_targeting_benchmarks(runs)
         _save("targeting", result)
         printed.append(("targeting", result))
+    if "escalation" in only:
+        result = escalation_step(100_000, runs)
+        _save("escalation-100000", result)
+        printed.append(("escalation", result))
     print()
     for kind, value in printed:
         if kind == "sms":
             print_send_table("SMS through the sandbox (tocsin serve, embedded SQLite + Redis, 2 workers)", value)
         elif kind == "channels":
             print_send_table("SMS + voice + email in one alert", value)
+        elif kind == "escalation":
+            print(f"Escalation step over {value['recipients']:,} recipients, {value['silent']:,} still silent: "
+                  f"{value['seconds']} s to write and enqueue {value['messages_enqueued']:,} messages (voice + SMS)")
         else:
             preview = value["preview"]
             print(f"Reach preview over {preview['recipients']:,} recipients: "
