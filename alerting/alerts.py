@@ -139,6 +139,32 @@ def sms_preview(alert: Alert, org_name: str) -> dict[str, Any]:
     return preview
 
 
+#: Delivery outcomes that mean the message did not reach the person.
+NOT_REACHED = (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED, DeliveryStatus.BOUNCED, DeliveryStatus.BUSY,
+               DeliveryStatus.NO_ANSWER, DeliveryStatus.CANCELLED)
+
+
+def unreachable_count(session: Session, alert_id: int) -> int:
+    """People without an answer whom nothing reached: every message failed, or they had no contact."""
+    reached = select(Delivery.id).where(Delivery.alert_id == alert_id,
+                                        Delivery.recipient_id == AlertRecipient.recipient_id,
+                                        Delivery.status.not_in(NOT_REACHED)).exists()
+    return session.scalar(select(func.count()).select_from(AlertRecipient).where(
+        AlertRecipient.alert_id == alert_id, AlertRecipient.response.is_(None), ~reached)) or 0
+
+
+def person_state(response: str | None, deliveries: dict[str, dict[str, Any]], resolved: bool) -> str:
+    """One word for where a person stands: their answer, else delivered / pending / unreachable."""
+    if response:
+        return response
+    statuses = [d["status"] for d in deliveries.values()]
+    if any(s == DeliveryStatus.DELIVERED for s in statuses):
+        return "delivered"
+    if resolved and all(s in NOT_REACHED for s in statuses):
+        return "unreachable"
+    return "pending"
+
+
 def summary(session: Session, alert: Alert, *, org_name: str | None = None) -> dict[str, Any]:
     """The alert with its live counts; each message is counted once, under its current status."""
     deliveries: dict[str, dict[str, int]] = {c: dict.fromkeys(REPORTED_DELIVERY_STATUSES, 0) for c in alert.channels}
@@ -173,6 +199,8 @@ def summary(session: Session, alert: Alert, *, org_name: str | None = None) -> d
         # People with no usable contact (or opted out) on a channel: counted, never silently lost.
         "skipped": {c: recipients - reached[c] for c in reached},
         "responses": responses,
+        # No answer and nothing reached them (every channel failed, or no contact at all).
+        "unreachable": unreachable_count(session, alert.id) if alert.resolved_at else 0,
         **({"sms": sms_preview(alert, org_name)} if org_name and "sms" in alert.channels else {}),
     }
 
@@ -199,6 +227,7 @@ def recipient_states(session: Session, alert: Alert, *, after: int = 0, limit: i
             latest.setdefault(rid, {})[channel] = {"status": status, "attempt": attempt, "provider": provider,
                                                    "error": error, "route": note}
     people = [{"external_id": external_id, "name": name, "response": state.response or NO_RESPONSE,
+               "state": person_state(state.response, latest.get(state.recipient_id, {}), alert.resolved_at is not None),
                "first_response_at": iso(state.first_response_at), "last_response_at": iso(state.last_response_at),
                "deliveries": latest.get(state.recipient_id, {})}
               for state, external_id, name in rows]

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerting.links import LinkSigner
-from alerting.models import Alert, PushSubscription, Recipient
+from alerting.models import Alert, Delivery, PushSubscription, Recipient
 from alerting.rendering import DRILL_PREFIX, sms_text
-from alerting.statuses import Channel
+from alerting.statuses import OPEN_ALERT_STATUSES, Channel
 from channels.base import Outbound
 
 
@@ -72,15 +72,26 @@ def push_payload(alert: Alert, org_name: str, respond_url: str) -> str:
     }, separators=(",", ":"))
 
 
+def numbers_with_other_open_alerts(session: Session, alert: Alert, numbers: Sequence[str]) -> set[str]:
+    """Which of these numbers were texted by an open alert of another incident (updates of the same
+    incident ask the same question and need no code)."""
+    if not numbers:
+        return set()
+    return set(session.scalars(select(Delivery.address).join(Alert, Alert.id == Delivery.alert_id).where(
+        Delivery.channel == Channel.SMS, Alert.incident_id != alert.incident_id, Delivery.address.in_(list(numbers)),
+        Alert.status.in_(OPEN_ALERT_STATUSES)).distinct()))
+
+
 def compose(session: Session, channel: str, alert: Alert, claimed: Sequence[Claimed], *, public_url: str,
             org_name: str, signer: LinkSigner) -> list[Outbound]:
     """The messages for a batch of claimed deliveries on one channel."""
     people = {r.id: r for r in session.execute(
         select(Recipient.id, Recipient.name, Recipient.locale).where(Recipient.id.in_([c.recipient_id for c in claimed])))}
     if channel == Channel.SMS:
-        body = sms_text(alert, org_name)
-        return [Outbound(c.id, c.address or "", body, status_callback=f"{public_url}/hooks/twilio/status?d={c.id}")
-                for c in claimed]
+        plain, coded = sms_text(alert, org_name), sms_text(alert, org_name, with_code=True)
+        others = numbers_with_other_open_alerts(session, alert, [c.address for c in claimed if c.address])
+        return [Outbound(c.id, c.address or "", coded if c.address in others else plain,
+                         status_callback=f"{public_url}/hooks/twilio/status?d={c.id}") for c in claimed]
     if channel == Channel.VOICE:
         # What is said is served at call time by /hooks/twilio/voice, in the person's language.
         return [Outbound(c.id, c.address or "", "", twiml_url=f"{public_url}/hooks/twilio/voice?d={c.id}",

@@ -11,7 +11,7 @@ intent ("pending") before any job can see them; the database, not Redis, says wh
 """
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Iterator, Protocol, Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +21,7 @@ from alerting.alerts import get_alert
 from alerting.errors import Conflict, ValidationError
 from alerting.models import Alert, AlertRecipient, Delivery, OptOut, PushSubscription, utcnow
 from alerting.sql import insert_ignoring_duplicates
-from alerting.statuses import AlertStatus, Channel, DeliveryStatus
+from alerting.statuses import OPEN_ALERT_STATUSES, AlertStatus, Channel, DeliveryStatus
 from alerting.targeting import TargetRow
 
 
@@ -50,12 +50,26 @@ def request_send(session: Session, alert_id: int, *, actor: str) -> tuple[Alert,
     now = utcnow()
     # Compare-and-set: of two operators pressing send at once, exactly one update matches.
     changed = session.execute(update(Alert).where(Alert.id == alert.id, Alert.status == AlertStatus.DRAFT)
-                              .values(status=AlertStatus.SENDING, send_requested_at=now, sent_by=actor)).rowcount
+                              .values(status=AlertStatus.SENDING, send_requested_at=now, sent_by=actor,
+                                      reply_code=free_reply_code(session))).rowcount
     session.refresh(alert)
     if not changed:
         return alert, False
     audit.record(session, actor, "alert.send", "alert", alert.id, channels=alert.channels, drill=alert.drill)
     return alert, True
+
+
+def _codes() -> "Iterator[str]":
+    letters = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+    yield from letters
+    yield from (a + b for a in letters for b in letters)
+
+
+def free_reply_code(session: Session) -> str:
+    """The first code (A, B, ..., Z, AA, ...) no open alert holds; freed when an alert closes."""
+    used = set(session.scalars(select(Alert.reply_code).where(Alert.status.in_(OPEN_ALERT_STATUSES),
+                                                              Alert.reply_code.is_not(None))))
+    return next(code for code in _codes() if code not in used)
 
 
 def _address(row: TargetRow, channel: str, push: dict[int, int]) -> str | None:

@@ -127,6 +127,9 @@ class Alert(Base):
     severity: Mapped[str] = mapped_column(String(20), default="severe")
     channels: Mapped[list[Any]] = mapped_column(default=list)
     target: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: While open: a code (A, B, ...) unique among open alerts, so a person with several can answer
+    #: one of them ("A1" safe, "A2" help) without Tocsin guessing which.
+    reply_code: Mapped[str | None] = mapped_column(String(4))
     #: Optional text per channel ({"sms": short, "email": long}); a channel without one says `message`.
     variants: Mapped[dict[str, Any]] = mapped_column(default=dict)
     drill: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -184,6 +187,15 @@ class Delivery(Base):
         Index("ix_deliveries_alert_status", "alert_id", "channel", "status"),
         Index("ix_deliveries_address", "channel", "address", "id"),
     )
+
+class AutoReply(Base):
+    """An automatic SMS answer we sent to a number: counted to cap them, so two systems cannot loop."""
+    __tablename__ = "auto_replies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(20))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (Index("ix_auto_replies_address_sent_at", "address", "sent_at"),)
+
 
 class Response(Base):
     """Something a person told us about an alert: a reply, a keypress, a tap. Kept even when late."""

@@ -10,15 +10,16 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from alerting import audit
-from alerting.models import Alert, AlertRecipient, Delivery, OptOut, Response, utcnow
+from alerting.models import Alert, AlertRecipient, AutoReply, Delivery, OptOut, Response, utcnow
 from alerting.sql import insert_ignoring_duplicates
-from alerting.statuses import OPEN_ALERT_STATUSES, RESPONSE_RANK, Channel, ResponseKind
+from alerting.statuses import OPEN_ALERT_STATUSES, RESPONSE_RANK, AlertStatus, Channel, ResponseKind
 
 
 class Intent(StrEnum):
@@ -64,19 +65,78 @@ class InboundResult:
     duplicate: bool = False     # the provider delivered this same message before
 
 
+#: "A1", "b 2": an answer to the alert with that reply code (1 safe, 2 need help).
+_CODED = re.compile(r"^([A-Z]{1,2}) ?([12])$")
+#: Automatic answers (clarifications, HELP's contact) per number and window: two automated systems
+#: texting each other must not loop for ever. STOP and START confirmations are always sent.
+AUTO_REPLY_LIMIT = 3
+AUTO_REPLY_WINDOW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    alert_id: int
+    recipient_id: int
+    reply_code: str | None
+    title: str
+    incident_id: int
+
+
+def open_alerts_for(session: Session, phone: str) -> list[OpenAlert]:
+    """Per open incident, its newest open alert whose SMS went to this number; newest first.
+
+    Updates within one incident (the warning, then an update) ask the same question, so an answer
+    goes to the newest and carries over (alerting/incidents.py); only different incidents need codes.
+    """
+    rows = session.execute(
+        select(Delivery.alert_id, Delivery.recipient_id, Alert.reply_code, Alert.title, Alert.incident_id)
+        .join(Alert, Alert.id == Delivery.alert_id)
+        .where(Delivery.channel == Channel.SMS, Delivery.address == phone, Alert.status.in_(OPEN_ALERT_STATUSES))
+        .order_by(Delivery.alert_id.desc()))
+    seen: dict[int, OpenAlert] = {}
+    for alert_id, recipient_id, code, title, incident_id in rows:
+        seen.setdefault(incident_id, OpenAlert(alert_id, recipient_id, code, title, incident_id))
+    return list(seen.values())
+
+
 def latest_open_alert(session: Session, phone: str) -> tuple[int, int] | None:
     """(alert id, recipient id) of the newest open alert whose SMS went to this number."""
+    found = open_alerts_for(session, phone)
+    return (found[0].alert_id, found[0].recipient_id) if found else None
+
+
+def _latest_closed_alert(session: Session, phone: str) -> tuple[int, int] | None:
     row = session.execute(
         select(Delivery.alert_id, Delivery.recipient_id).join(Alert, Alert.id == Delivery.alert_id)
-        .where(Delivery.channel == Channel.SMS, Delivery.address == phone, Alert.status.in_(OPEN_ALERT_STATUSES))
-        .order_by(Delivery.id.desc()).limit(1)).first()
+        .where(Delivery.channel == Channel.SMS, Delivery.address == phone,
+               Alert.status.in_((AlertStatus.CLOSED, AlertStatus.CANCELLED)))
+        .order_by(Delivery.alert_id.desc()).limit(1)).first()
     return (row[0], row[1]) if row else None
+
+
+def may_auto_reply(session: Session, phone: str) -> bool:
+    """True (and counted) if this number may get another automatic answer now."""
+    since = utcnow() - AUTO_REPLY_WINDOW
+    sent = session.scalar(select(func.count()).select_from(AutoReply).where(
+        AutoReply.address == phone, AutoReply.sent_at >= since)) or 0
+    if sent >= AUTO_REPLY_LIMIT:
+        return False
+    session.add(AutoReply(address=phone))
+    return True
 
 
 def record_inbound_sms(session: Session, phone: str, body: str, message_id: str | None, *,
                        org_name: str, org_contact: str) -> InboundResult:
-    """Record a reply from `phone` (E.164). Unknown numbers change nothing but are still answered."""
-    intent = classify(body)
+    """Record a reply from `phone` (E.164) and say what to answer (None: stay silent).
+
+    A person with open alerts of one incident answers its newest with SAFE/HELP/anything. With
+    several incidents open, an answer is never guessed: a code ("B1") names the alert; a bare SAFE
+    or other text gets one clarifying answer listing the codes; a bare HELP is recorded on every
+    open incident (a need for help is never dropped). A reply after the alert closed is kept, but
+    does not change its report.
+    """
+    coded = _CODED.match(normalize_reply(body))
+    intent = classify(body) if not coded else (Intent.SAFE if coded.group(2) == "1" else Intent.NEED_HELP)
     if message_id and session.scalar(select(Response.id).where(Response.provider_message_id == message_id)):
         return InboundResult(intent, None, None, duplicate=True)
     if intent == Intent.STOP:
@@ -90,16 +150,40 @@ def record_inbound_sms(session: Session, phone: str, body: str, message_id: str 
         audit.record(session, "sms-keyword", "contact.opt_in", "channel", Channel.SMS)
         return InboundResult(intent, None, f"{org_name}: you are subscribed to alerts by text again. "
                                            f"Reply STOP to unsubscribe, HELP for help.")
-    match = latest_open_alert(session, phone)
+
+    def answer(text: str | None) -> str | None:
+        return text if text and may_auto_reply(session, phone) else None
+
     help_reply = (f"{org_name}: we have recorded that you need help. Contact: {org_contact}. "
                   f"Reply STOP to opt out.")
-    if match is None:
-        # A reply with no open alert to answer: nothing to record, but HELP is always answered.
-        return InboundResult(intent, None, help_reply if intent == Intent.NEED_HELP else None)
-    alert_id, recipient_id = match
     kind = ResponseKind(intent.value)
-    record_response(session, alert_id, recipient_id, kind, Channel.SMS, body, message_id)
-    return InboundResult(intent, alert_id, help_reply if intent == Intent.NEED_HELP else None)
+    opens = open_alerts_for(session, phone)
+    if coded:
+        opens = [o for o in opens if o.reply_code == coded.group(1)]
+        if not opens:
+            return InboundResult(intent, None, answer(_clarify(session, phone, org_name, unknown_code=True)))
+    if not opens:
+        closed = _latest_closed_alert(session, phone)
+        if closed:  # kept for the record; the report of a closed alert is frozen
+            session.add(Response(alert_id=closed[0], recipient_id=closed[1], kind=kind, channel=Channel.SMS,
+                                 raw_text=body[:1600], provider_message_id=message_id, counted=False))
+        return InboundResult(intent, None, answer(help_reply) if intent == Intent.NEED_HELP else None)
+    if len(opens) > 1 and intent != Intent.NEED_HELP:
+        return InboundResult(intent, None, answer(_clarify(session, phone, org_name)))
+    for index, found in enumerate(opens):
+        # One message id per response row: suffix the others (HELP recorded on several alerts).
+        record_response(session, found.alert_id, found.recipient_id, kind, Channel.SMS, body,
+                        message_id if index == 0 or not message_id else f"{message_id}:{index}")
+    return InboundResult(intent, opens[0].alert_id, answer(help_reply) if intent == Intent.NEED_HELP else None)
+
+
+def _clarify(session: Session, phone: str, org_name: str, *, unknown_code: bool = False) -> str:
+    choices = "; ".join(f"{o.reply_code}1 safe / {o.reply_code}2 help for \"{o.title[:40]}\""
+                        for o in open_alerts_for(session, phone) if o.reply_code)
+    if not choices:
+        return f"{org_name}: you have no open alert to answer. Reply HELP if you need help."
+    lead = "we did not recognise that code" if unknown_code else "you have several open alerts"
+    return f"{org_name}: {lead}. Reply {choices}."
 
 
 def record_response(session: Session, alert_id: int, recipient_id: int, kind: ResponseKind, channel: str,

@@ -96,13 +96,59 @@ async def test_a_later_help_is_never_hidden_by_an_earlier_safe(system: System) -
     assert summary["responses"] == {"safe": 1, "need_help": 1, "acknowledged": 0, "no_response": 1}
 
 
-async def test_replies_go_to_the_latest_open_alert(system: System) -> None:
-    await _setup_people(system, 2)
+async def test_several_open_alerts_are_answered_by_code_never_guessed(system: System) -> None:
+    await _setup_people(system, 3)
     first = await _send(system, title="First")
     second = await _send(system, title="Second")
+    first_code, second_code = _code(system, first), _code(system, second)
+    assert first_code != second_code
+    inbox = await system.call("GET", "/sandbox/messages", params={"to": phone(0)})
+    assert "Reply SAFE" in inbox[0]["body"], "one open alert: plain keywords"
+    assert f"Reply {second_code}1 if you are safe, {second_code}2 if you need help." in inbox[1]["body"]
+    # A bare SAFE is not guessed: one clarifying answer naming both codes, nothing recorded.
+    answer = await _reply(system, phone(0), "SAFE")
+    assert f"{first_code}1" in answer["replies"][0] and f"{second_code}1" in answer["replies"][0]
+    assert (await system.call("GET", f"/api/v1/alerts/{second}"))["responses"]["safe"] == 0
+    await _reply(system, phone(0), f"{first_code.lower()} 1")
+    assert (await system.call("GET", f"/api/v1/alerts/{first}"))["responses"]["safe"] == 1
+    assert (await system.call("GET", f"/api/v1/alerts/{second}"))["responses"]["safe"] == 0
+    # A bare HELP is never dropped: it counts on every open alert.
+    await _reply(system, phone(1), "HELP")
+    for alert_id in (first, second):
+        assert (await system.call("GET", f"/api/v1/alerts/{alert_id}"))["responses"]["need_help"] == 1
+    unknown = await _reply(system, phone(2), "Z1")
+    assert "did not recognise" in unknown["replies"][0]
+
+
+def _code(system: System, alert_id: int) -> str:
+    from alerting.models import Alert
+    with system.runtime.sessions() as session:
+        return session.get(Alert, alert_id).reply_code
+
+
+async def test_automatic_answers_are_capped_per_number(system: System) -> None:
+    await _setup_people(system, 1)
+    await _send(system, title="First")
+    await _send(system, title="Second")
+    answers = [await _reply(system, phone(0), "what?") for _ in range(5)]
+    assert [bool(a["replies"]) for a in answers] == [True, True, True, False, False]
+    stop = await _reply(system, phone(0), "STOP")
+    assert stop["replies"], "STOP is always confirmed"
+
+
+async def test_a_reply_after_close_is_kept_but_changes_nothing(system: System) -> None:
+    from sqlalchemy import select, update
+
+    from alerting.models import Alert, Response
+    await _setup_people(system, 1)
+    alert_id = await _send(system)
+    with system.runtime.sessions.begin() as session:
+        session.execute(update(Alert).where(Alert.id == alert_id).values(status="closed"))
     await _reply(system, phone(0), "SAFE")
-    assert (await system.call("GET", f"/api/v1/alerts/{second}"))["responses"]["safe"] == 1
-    assert (await system.call("GET", f"/api/v1/alerts/{first}"))["responses"]["safe"] == 0
+    assert (await system.call("GET", f"/api/v1/alerts/{alert_id}"))["responses"]["safe"] == 0
+    with system.runtime.sessions() as session:
+        kept = session.execute(select(Response.kind, Response.counted)).all()
+    assert [tuple(k) for k in kept] == [("safe", False)]
 
 
 async def test_forged_and_unsigned_webhooks_are_refused(system: System) -> None:

@@ -198,3 +198,31 @@ async def test_unusable_addresses_are_suppressed_for_later_alerts(system: System
     assert suppressed == [(phone(0), "invalid-21211")], "an unknown code says nothing about the address"
     preview = await system.call("POST", "/api/v1/targets/preview", json={"groups": ["Everyone"]})
     assert preview["contacts"]["sms"] == 2
+
+
+async def test_people_nothing_reached_are_unreachable(system: System) -> None:
+    await system.call("POST", "/api/v1/groups", json={"name": "Everyone"}, expect=201)
+    await system.call("POST", "/api/v1/recipients", expect=201, json=[
+        {"external_id": "ok", "phone": phone(1), "groups": ["Everyone"]},
+        {"external_id": "bad", "phone": phone(2), "groups": ["Everyone"]},
+        {"external_id": "none", "name": "No contact", "groups": ["Everyone"]}])
+    system.sandbox.configure({"accounts": {SANDBOX_ACCOUNT_SID: {"fail_status": 400}}})
+    alert = await system.call("POST", "/api/v1/alerts", expect=201, json={
+        "title": "T", "message": "M", "channels": ["sms"], "target": {"groups": ["Everyone"]}})
+    await system.call("POST", f"/api/v1/alerts/{alert['id']}/send", expect=202)
+    await system.drain()
+    summary = await system.call("GET", f"/api/v1/alerts/{alert['id']}")
+    assert summary["unreachable"] == 3 and summary["skipped"]["sms"] == 1
+    states = {p["external_id"]: p["state"] for p in
+              (await system.call("GET", f"/api/v1/alerts/{alert['id']}/recipients"))["recipients"]}
+    assert states == {"ok": "unreachable", "bad": "unreachable", "none": "unreachable"}
+
+
+def test_person_state_rule() -> None:
+    from alerting.alerts import person_state
+    delivered, failed, queued = {"status": "delivered"}, {"status": "failed"}, {"status": "queued"}
+    assert person_state("safe", {"sms": failed}, True) == "safe"
+    assert person_state(None, {"sms": failed, "voice": delivered}, True) == "delivered"
+    assert person_state(None, {"sms": failed, "email": queued}, True) == "pending"
+    assert person_state(None, {"sms": failed, "voice": {"status": "busy"}}, True) == "unreachable"
+    assert person_state(None, {}, False) == "pending", "not yet resolved: not yet judged"
