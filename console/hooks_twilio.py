@@ -15,6 +15,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from alerting import deliveries, replies
 from alerting.contacts import ContactError, normalize_phone
+from console import live
 from console.db import in_transaction
 from console.keys import RUNTIME, STATUS_WRITER, TWILIO_TOKENS
 
@@ -64,6 +65,8 @@ async def inbound_sms(request: web.Request) -> web.Response:
         org_name=settings.org_name, org_contact=settings.org_contact))
     log.info("inbound sms %s: %s, alert %s%s", params.get("MessageSid"), result.intent, result.alert_id,
              " (duplicate)" if result.duplicate else "")
+    if result.alert_id is not None and not result.duplicate:
+        await live.announce_response(request, result.alert_id, None, result.intent, "sms")
     return _twiml(result.reply) if result.reply else _twiml()
 
 

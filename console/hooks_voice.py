@@ -19,6 +19,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from alerting import deliveries, voice
 from alerting.statuses import ResponseKind
 from alerting.voice import CallContext
+from console import live
 from console.db import in_thread, in_transaction
 from console.hooks_twilio import delivery_id_of, verified_form
 from console.keys import RUNTIME, STATUS_WRITER
@@ -124,6 +125,8 @@ async def gathered(request: web.Request) -> web.Response:
         response.hangup()
     log.info("voice call %s for delivery %s: key %s%s", call_sid, delivery_id, digits or "(none)",
              " recorded" if recorded else "")
+    if recorded:
+        await live.announce_response(request, context.alert_id, context.recipient_id, voice.KEYS[digits], "voice")
     return _twiml(response)
 
 

@@ -24,6 +24,7 @@ from alerting.links import RESPOND, LinkClaims
 from alerting.models import Alert, AlertRecipient
 from alerting.replies import record_response
 from alerting.statuses import OPEN_ALERT_STATUSES, Channel, ResponseKind
+from console import live
 from console.db import in_transaction
 from console.keys import RUNTIME
 
@@ -208,6 +209,8 @@ async def record_answer(request: web.Request) -> web.Response:
                                      "If you need help now, call your local emergency number.",
                        recorded=False, answer=answer, closed=True)
     log.info("response by link: alert %s recipient %s %s via %s", claims.alert_id, claims.recipient_id, kind, via)
+    assert claims.alert_id is not None
+    await live.announce_response(request, claims.alert_id, claims.recipient_id, kind, via)
     contact = request.app[RUNTIME].settings.org_contact
     text = ("Thank you. We have recorded that you are safe." if kind == ResponseKind.SAFE else
             f"Thank you. We have recorded that you need help. Contact: {contact}. "

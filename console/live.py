@@ -1,0 +1,29 @@
+"""Announcing live changes to whoever watches an alert (the console's live board), over Redis pub/sub.
+
+Published after the change is committed, with ids only (no names, numbers or message text). A
+failed publish is logged and never fails the request that made the change: the database has it,
+and a board that missed a message catches up on its next read.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import web
+
+from console.db import in_thread
+from escalation.engine import live_channel
+from console.keys import RUNTIME
+
+log = logging.getLogger(__name__)
+
+
+async def announce_response(request: web.Request, alert_id: int, recipient_id: int | None, kind: str,
+                            channel: str) -> None:
+    redis = request.app[RUNTIME].redis
+    message = json.dumps({"type": "response", "alert_id": alert_id, "recipient_id": recipient_id,
+                          "kind": kind, "channel": channel})
+    try:
+        await in_thread(request, redis.publish, live_channel(alert_id), message)
+    except Exception:  # Redis down: the response is saved; only the live push is lost
+        log.warning("could not announce a response on alert %s", alert_id)
