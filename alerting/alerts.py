@@ -59,10 +59,11 @@ def create_alert(session: Session, data: Any, *, actor: str, available_channels:
     if not isinstance(drill, bool):
         raise ValidationError("drill must be true or false", field="drill")
     variants = _variants(data.get("variants"), channels)
-    policy = _policy_name(session, data.get("policy"))
+    policy = _policy_name(session, data["policy"] if "policy" in data else DEFAULT_POLICY_MARK)
     incident = _incident_for(session, data, title, actor)
     alert = Alert(incident=incident, title=title, message=message, channels=channels, target=target,
-                  severity=severity, drill=drill, variants=variants, status=AlertStatus.DRAFT, created_by=actor, policy=policy)
+                  severity=severity, drill=drill, variants=variants, status=AlertStatus.DRAFT, created_by=actor,
+                  policy=policy)
     session.add(alert)
     session.flush()
     audit.record(session, actor, "alert.create", "alert", alert.id, incident_id=incident.id,
@@ -70,8 +71,17 @@ def create_alert(session: Session, data: Any, *, actor: str, available_channels:
     return alert
 
 
+#: The policy an alert follows when it names none (created by `tocsin serve`, see escalation/policies.py).
+DEFAULT_POLICY = "default"
+DEFAULT_POLICY_MARK = object()
+
+
 def _policy_name(session: Session, value: Any) -> str | None:
-    """Escalation: the alert may name a stored policy (escalation/policies.py runs it); None: no escalation."""
+    """The escalation policy the alert follows: the one it names; `null`: none; not given: the
+    installation's "default" policy when there is one."""
+    if value is DEFAULT_POLICY_MARK:
+        exists = session.scalar(select(EscalationPolicy.id).where(EscalationPolicy.name == DEFAULT_POLICY))
+        return DEFAULT_POLICY if exists is not None else None
     if value is None:
         return None
     if not isinstance(value, str) or session.scalar(

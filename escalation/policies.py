@@ -27,6 +27,7 @@ from typing import Any, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from alerting.alerts import DEFAULT_POLICY
 from alerting import audit
 from alerting.errors import Conflict, NotFound, ValidationError
 from alerting.models import EscalationPolicy, Recipient
@@ -155,3 +156,27 @@ def plan(steps: list[dict[str, Any]], final: dict[str, Any] | None) -> list[Run]
     if final is not None:
         runs.append(Run(len(steps), 0, final["after_s"]))
     return runs
+
+
+def ensure_default_policy(session: Session, available_channels: Iterable[str]) -> bool:
+    """Create the "default" policy if there is none; True if it did.
+
+    After 5 minutes, call the people still silent; after 10, call and text them again: the
+    follow-up emergency managers expect when they choose nothing. Built from the channels this
+    installation has (no voice without a provider, no step at all without phones). It has no
+    final step: supervisors are named per policy (create your own policy to notify them).
+    """
+    if session.scalar(select(EscalationPolicy.id).where(EscalationPolicy.name == DEFAULT_POLICY)) is not None:
+        return False
+    channels = set(available_channels)
+    steps = []
+    if "voice" in channels:
+        steps.append({"after_s": 300, "channels": ["voice"]})
+    again = [c for c in ("voice", "sms") if c in channels]
+    if again:
+        steps.append({"after_s": 600, "channels": again})
+    if not steps:
+        return False
+    session.add(EscalationPolicy(name=DEFAULT_POLICY, steps=steps, final=None, created_by="tocsin"))
+    audit.record(session, "tocsin", "policy.create", "policy", DEFAULT_POLICY, steps=len(steps), final=False)
+    return True

@@ -16,6 +16,7 @@ from typing import Callable
 from aiohttp import web
 
 from console.app import create_app
+from escalation.policies import ensure_default_policy
 from ops import database
 from ops.embedded_redis import EmbeddedRedis, free_port
 from ops.reconcile import reconcile
@@ -64,6 +65,8 @@ def serve(settings: Settings, *, prepare: Callable[[Runtime], None] | None = Non
     try:
         database.upgrade(settings.effective_database_url)
         runtime = Runtime.build(settings)
+        with runtime.sessions.begin() as session:
+            ensure_default_policy(session, runtime.available_channels)
         if prepare:
             prepare(runtime)
         reconcile(runtime)

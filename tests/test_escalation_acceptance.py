@@ -54,3 +54,22 @@ async def test_five_hundred_people_two_escalations_and_a_redis_loss(system: Syst
     assert summary["responses"] == {"safe": 420, "need_help": 60, "acknowledged": 0, "no_response": 20}
     assert sum(summary["deliveries"]["voice"].values()) == 200 + 20
     assert sum(summary["deliveries"]["sms"].values()) == N + 20
+
+
+async def test_alerts_follow_the_default_policy_unless_they_say_otherwise(system: System) -> None:
+    from escalation.policies import ensure_default_policy
+    with system.runtime.sessions.begin() as session:
+        assert ensure_default_policy(session, system.runtime.available_channels) is True
+        assert ensure_default_policy(session, system.runtime.available_channels) is False, "created once"
+    default = {p["name"]: p for p in await system.call("GET", "/api/v1/policies")}["default"]
+    assert default["steps"] == [{"after_s": 300, "channels": ["voice"]}, {"after_s": 600, "channels": ["voice", "sms"]}]
+    await _people(system, 2)
+    base = {"title": "T", "message": "M", "channels": ["sms"], "target": {"groups": ["Everyone"]}}
+    assert (await system.call("POST", "/api/v1/alerts", json=base, expect=201))["policy"] == "default"
+    assert (await system.call("POST", "/api/v1/alerts", json={**base, "policy": None}, expect=201))["policy"] is None
+    with system.runtime.sessions.begin() as session:  # an installation without voice: SMS only
+        from alerting.models import EscalationPolicy
+        session.query(EscalationPolicy).delete()
+        ensure_default_policy(session, ["sms", "email"])
+    default = {p["name"]: p for p in await system.call("GET", "/api/v1/policies")}["default"]
+    assert default["steps"] == [{"after_s": 600, "channels": ["sms"]}]
