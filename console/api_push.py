@@ -27,6 +27,7 @@ from alerting.links import SUBSCRIBE
 from alerting.models import Recipient
 from alerting.statuses import Role
 from console.auth import require
+from console.public_pages import page
 from console.db import in_transaction
 from console.errors import read_json
 from console.keys import RUNTIME
@@ -38,15 +39,9 @@ STATIC = Path(__file__).parent / "static"
 MAX_SUBSCRIPTION_BYTES = 8192
 #: The token is in the URL: no referrer may carry it elsewhere, no cache keep the page, no site
 #: frame it. The page loads only its own script, and the script talks only to this site.
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; worker-src 'self'; "
+PAGE_CSP = ("default-src 'none'; script-src 'self'; connect-src 'self'; worker-src 'self'; "
                                "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
-                               "frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "X-Robots-Tag": "noindex, nofollow",
-}
+                               "frame-ancestors 'none'")
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;padding:1rem;line-height:1.5;
 color:#111;background:#fff;font-size:1.125rem}
@@ -119,12 +114,7 @@ async def push_link(request: web.Request) -> web.Response:
 
 
 def _page(title: str, body: str, *, status: int = 200) -> web.Response:
-    document = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-                f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-                f'<title>{html.escape(title)}</title><style>{STYLE}</style></head>'
-                f'<body><main>{body}</main></body></html>')
-    return web.Response(text=document, status=status, content_type="text/html", charset="utf-8",
-                        headers=PAGE_HEADERS)
+    return page(title, body, csp=PAGE_CSP, style=STYLE, status=status)
 
 
 async def _recipient_id(request: web.Request) -> int:

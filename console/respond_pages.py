@@ -25,6 +25,7 @@ from alerting.models import Alert, AlertRecipient
 from alerting.replies import record_response
 from alerting.statuses import OPEN_ALERT_STATUSES, Channel, ResponseKind
 from console import live
+from console.public_pages import COMMON_HEADERS, page
 from console.db import in_transaction
 from console.keys import RUNTIME
 
@@ -38,14 +39,8 @@ _TITLES = {400: "Something is missing", 403: "This link cannot be used", 404: "A
            411: "Something is missing", 413: "Too much data", 415: "Something is missing"}
 #: The token is in the URL: no referrer may carry it elsewhere, no cache may keep the page, and
 #: no other site may frame the buttons. The page loads nothing from anywhere and runs no script.
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "X-Robots-Tag": "noindex, nofollow",
-}
+PAGE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'")
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;padding:1rem;
 line-height:1.5;color:#111;background:#fff;font-size:1.125rem}
@@ -71,12 +66,7 @@ class AlertView:
 
 
 def _page(title: str, body: str, *, status: int = 200) -> web.Response:
-    document = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-                f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-                f'<title>{html.escape(title)}</title><style>{STYLE}</style></head>'
-                f'<body><main>{body}</main></body></html>')
-    return web.Response(text=document, status=status, content_type="text/html", charset="utf-8",
-                        headers=PAGE_HEADERS)
+    return page(title, body, csp=PAGE_CSP, style=STYLE, status=status)
 
 
 def _message_page(title: str, text: str, *, status: int) -> web.Response:
@@ -91,7 +81,7 @@ def _answer(request: web.Request, status: int, text: str, **data: Any) -> web.Re
     """The same outcome as JSON (service worker) or as a page (a person's browser)."""
     if _wants_json(request):
         response = web.json_response({**data, "message": text}, status=status)
-        response.headers.update(PAGE_HEADERS)
+        response.headers.update({"Content-Security-Policy": PAGE_CSP, **COMMON_HEADERS})
         return response
     return _message_page(_TITLES.get(status, "Thank you"), text, status=status)
 
