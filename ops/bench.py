@@ -4,7 +4,8 @@
     python -m ops.bench --only sms --sizes 10000 --latency-ms 0 --no-callbacks
 
 - sms: one SMS alert to N recipients end to end (ops/bench_send.py), N = 10,000 and 100,000;
-- channels: one alert on SMS, voice and email at once to 10,000 people: per-channel throughput;
+- channels: one alert on SMS, voice, email and push at once to 10,000 people (1,000 of them with a
+  browser subscribed): per-channel throughput;
 - targeting: geofence membership over 1,000,000 points, and the reach preview over 100,000
   recipients (ops/bench_targeting.py);
 - escalation: one step over 100,000 recipients of whom half have answered (ops/bench_escalation.py).
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         printed.append(("sms", results))
     if "channels" in only:
         result = run_alert(10_000, latency_ms=args.latency_ms, workers=args.workers, root=runs,
-                           callbacks=not args.no_callbacks, channels=("sms", "voice", "email"))
+                           callbacks=not args.no_callbacks, channels=("sms", "voice", "email", "push"))
         _save("channels-10000", result)
         printed.append(("channels", [result]))
     if "targeting" in only:
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         if kind == "sms":
             print_send_table("SMS through the sandbox (tocsin serve, embedded SQLite + Redis, 2 workers)", value)
         elif kind == "channels":
-            print_send_table("SMS + voice + email in one alert", value)
+            print_send_table("SMS + voice + email + push in one alert", value)
         elif kind == "escalation":
             print(f"Escalation step over {value['recipients']:,} recipients, {value['silent']:,} still silent: "
                   f"{value['seconds']} s to write and enqueue {value['messages_enqueued']:,} messages (voice + SMS)")
