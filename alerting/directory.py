@@ -15,7 +15,7 @@ from alerting import audit
 from alerting.errors import Conflict, NotFound, ValidationError
 from alerting.models import Group, Recipient, RecipientGroup, RecipientLocation, utcnow
 from alerting.timefmt import iso
-from alerting.recipient_input import RecipientInput, RowError
+from alerting.recipient_input import RecipientInput, RowError, RowRejected, parse_locations
 
 CHUNK = 500
 MAX_GROUP_NAME = 200
@@ -208,3 +208,25 @@ def recipient_as_dict(person: Recipient) -> dict[str, Any]:
             "attributes": person.attributes,
             "locations": [{"label": loc.label, "lat": loc.lat, "lon": loc.lon, "recorded_at": iso(loc.recorded_at)}
                           for loc in person.locations]}
+
+
+LAST_KNOWN = "last_known"
+
+
+def record_last_known_location(session: Session, recipient_id: int, data: Any, *, actor: str) -> dict[str, Any]:
+    """Store where a person's browser says they are now (shared with their consent on their page).
+
+    It replaces their previous `last_known` location; targets choose whether it counts
+    (`location_labels`). The audit log says that it happened, never where.
+    """
+    if not isinstance(data, dict):
+        raise ValidationError('send {"lat": ..., "lon": ...}')
+    try:
+        (location,) = parse_locations([{"label": LAST_KNOWN, "lat": data.get("lat"), "lon": data.get("lon")}], "")
+    except RowRejected as exc:
+        raise ValidationError(exc.error.message, field=(exc.error.field or "").removeprefix("locations[0].")) from None
+    session.execute(delete(RecipientLocation).where(RecipientLocation.recipient_id == recipient_id,
+                                                    RecipientLocation.label == LAST_KNOWN))
+    session.add(RecipientLocation(recipient_id=recipient_id, **location))
+    audit.record(session, actor, "location.share", "recipient", recipient_id)
+    return location

@@ -100,7 +100,7 @@ def parse_recipient(data: Mapping[str, Any], *, line: int | None = None) -> Reci
         result.groups = _parse_groups(data["groups"], external_id)
     if "locations" in data:
         result.given.add("locations")
-        result.locations = _parse_locations(data["locations"], external_id)
+        result.locations = parse_locations(data["locations"], external_id)
     if "attributes" in data:
         attrs = data["attributes"]
         if attrs is not None and not isinstance(attrs, Mapping):
@@ -122,7 +122,7 @@ def _coordinate(value: Any, name: str, limit: float, path: str, external_id: str
     return float(value)
 
 
-def _parse_locations(raw: Any, external_id: str) -> list[dict[str, Any]]:
+def parse_locations(raw: Any, external_id: str) -> list[dict[str, Any]]:
     if raw is None:
         return []
     if not isinstance(raw, list):

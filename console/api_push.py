@@ -147,11 +147,25 @@ async def recipient_page(request: web.Request) -> web.Response:
             # the public URL; the service worker's scope is the site's root under that prefix.
             f'<div id="tocsin-subscribe" data-vapid-key="{e(_public_key(runtime))}" '
             f'data-subscribe-url="{e(request.match_info["token"])}/subscriptions" '
-            f'data-service-worker="../sw.js" data-scope="../">'
+            f'data-service-worker="../sw.js" data-scope="../" '
+            f'data-location-url="{e(request.match_info["token"])}/location">'
+            f'<p><label><input type="checkbox" id="share-location"> Also share where I am now, so that '
+            f'alerts for this area reach me (optional; open this page again to update it)</label></p>'
             f'<button id="subscribe" type="button">Turn on alerts in this browser</button>'
             f'<p id="status" role="status" aria-live="polite"></p></div>'
             f'<script src="../static/subscribe.js" defer></script>')
     return _page(f"Alerts from {runtime.settings.org_name}", body)
+
+
+async def page_location(request: web.Request) -> web.Response:
+    """The page's script posts the browser's position here when the person ticked the box."""
+    recipient_id = await _recipient_id(request)
+    if request.content_length is not None and request.content_length > MAX_SUBSCRIPTION_BYTES:
+        raise ValidationError(f"a location is at most {MAX_SUBSCRIPTION_BYTES} bytes")
+    data = await read_json(request)
+    await in_transaction(request, lambda s: directory.record_last_known_location(
+        s, recipient_id, data, actor=f"recipient:{recipient_id}"))
+    return web.json_response({"shared": True}, status=201)
 
 
 async def page_subscribe(request: web.Request) -> web.Response:

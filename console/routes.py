@@ -16,6 +16,7 @@ def setup_routes(app: web.Application) -> None:
     # Web Push: a person's subscribe page (signed link), its script and service worker, the API
     app.router.add_get("/p/{token}", api_push.recipient_page)
     app.router.add_post("/p/{token}/subscriptions", api_push.page_subscribe)
+    app.router.add_post("/p/{token}/location", api_push.page_location)
     app.router.add_get("/static/subscribe.js", api_push.subscribe_script)
     app.router.add_get("/sw.js", api_push.service_worker)
     app.router.add_get("/push/vapid-public-key", api_push.vapid_public_key)

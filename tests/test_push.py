@@ -418,3 +418,27 @@ def test_parse_subscription_rules() -> None:
         parse_subscription({**padded, "endpoint": "https://user:pw@push.example.com/x"})
 
 
+
+
+async def test_the_page_can_share_a_last_known_location_with_consent(system: System, public) -> None:
+    await people(system, 2)
+    link = (await system.call("GET", "/api/v1/recipients/P00000/push-link", expect=200))["url"]
+    async with public.get(link) as response:
+        page = await response.text()
+    assert 'type="checkbox" id="share-location"' in page and 'checked' not in page, "off unless ticked"
+    async with public.post(f"{link}/location", json={"lat": 38.85, "lon": -77.05}) as response:
+        assert response.status == 201
+    async with public.post(f"{link}/location", json={"lat": 38.86, "lon": -77.04}) as response:
+        assert response.status == 201, "a later position replaces the earlier"
+    person = await system.call("GET", "/api/v1/recipients/P00000")
+    assert [(loc["label"], loc["lat"]) for loc in person["locations"]] == [("last_known", 38.86)]
+    area = {"circle": {"lat": 38.86, "lon": -77.04, "radius_m": 500}, "location_labels": ["last_known"]}
+    reach = await system.call("POST", "/api/v1/targets/preview?list=external_id", json=area)
+    assert reach["external_ids"] == ["P00000"]
+    async with public.post(f"{link}/location", json={"lat": 123, "lon": 0}) as response:
+        assert response.status == 422 and (await response.json())["error"]["field"] == "lat"
+    async with public.post(f"{link[:-3]}xyz/location", json={"lat": 1, "lon": 1}) as response:
+        assert response.status == 403
+    with system.runtime.sessions() as session:
+        shares = [e for e in session.scalars(select(AuditEntry)) if e.action == "location.share"]
+    assert len(shares) == 2 and all("38." not in str(e.details) for e in shares), "never where"

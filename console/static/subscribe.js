@@ -62,11 +62,30 @@
     }
   }
 
+  /* Only when the person ticked the box: the browser asks them again before it tells us anything. */
+  function shareLocation() {
+    const wanted = document.getElementById("share-location");
+    if (!wanted || !wanted.checked || !("geolocation" in navigator) || !root.dataset.locationUrl) {
+      return Promise.resolve(null);
+    }
+    return new Promise((resolve) => {
+      navigator.geolocation.getCurrentPosition((position) => {
+        fetch(root.dataset.locationUrl, {
+          method: "POST",
+          headers: {"Content-Type": "application/json", "Accept": "application/json"},
+          body: JSON.stringify({lat: position.coords.latitude, lon: position.coords.longitude}),
+        }).then((response) => resolve(response.ok), () => resolve(false));
+      }, () => resolve(false), {enableHighAccuracy: false, timeout: 15000, maximumAge: 600000});
+    });
+  }
+
   button.addEventListener("click", () => {
     button.disabled = true;
     say("Turning on alerts…");
-    subscribe().then(() => {
-      say("Alerts are on in this browser. You will see them even when this page is closed.");
+    subscribe().then(async () => {
+      const shared = await shareLocation();
+      say("Alerts are on in this browser. You will see them even when this page is closed."
+          + (shared === true ? " Your location was shared." : shared === false ? " Your location could not be shared." : ""));
     }, (error) => {
       button.disabled = false;
       say("Alerts could not be turned on: " + error.message);
