@@ -10,7 +10,7 @@ from console.keys import RUNTIME
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{org} - Tocsin</title>
+<title>{title}</title>
 <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}}
 code{{background:#f2f2f2;padding:0 .25em}} h1{{font-size:1.6rem}} li{{margin:.3rem 0}}</style></head>
 <body><h1>Tocsin for {org}</h1>
@@ -36,7 +36,8 @@ phone received at <code>/sandbox/messages?to=%2B12025550001</code> and answer as
 async def home(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     uses_sandbox = "/sandbox/" in (runtime.settings.twilio_api_base or "")
-    body = PAGE.format(org=html.escape(runtime.settings.org_name),
+    org = runtime.settings.org_name
+    body = PAGE.format(org=html.escape(org), title=html.escape("Tocsin" if org == "Tocsin" else f"{org} - Tocsin"),
                        channels=html.escape(", ".join(runtime.available_channels)),
                        sandbox=SANDBOX if uses_sandbox else "")
     return web.Response(text=body, content_type="text/html")
