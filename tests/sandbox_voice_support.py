@@ -1,9 +1,7 @@
 """Fixtures and helpers for the sandbox's voice tests: the sandbox and a TwiML app on real ports."""
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -11,18 +9,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from twilio.request_validator import RequestValidator
-from twilio.rest import Client
 
-from channels.twilio_http import RebasedAsyncTwilioHttpClient
-from ops.sandbox import SANDBOX_STATE, SandboxState, create_standalone_app
 from ops.sandbox.voice_call import VoiceCall
 
-SID = "AC" + "1" * 32
-TOKEN = "voice-token-one"
-OTHER_SID = "AC" + "2" * 32
-OTHER_TOKEN = "voice-token-two"
-APP_NUMBER = "+15550001111"
-PHONE = "+15551230001"
+# The same accounts, sandbox and clients as the SMS sandbox tests.
+from tests.sandbox_support import (  # noqa: F401 (fixtures are used by name)
+    APP_NUMBER, OTHER_SID, OTHER_TOKEN, PHONE, SID, TOKEN, Sandbox, eventually, http, sandbox, twilio,
+)
 
 ALERT = ('<?xml version="1.0" encoding="UTF-8"?><Response>'
          '<Say language="en-US" loop="2">Emergency alert.</Say><Pause length="1"/>'
@@ -35,19 +28,6 @@ SAFE = "<Response><Say>Thank you, you are marked safe.</Say><Hangup/></Response>
 
 
 # -- fixtures -----------------------------------------------------------------------------
-
-
-@dataclass
-class Sandbox:
-    server: TestServer
-    state: SandboxState
-
-    @property
-    def twilio_base(self) -> str:
-        return str(self.server.make_url("/sandbox/twilio"))
-
-    def url(self, path: str) -> str:
-        return str(self.server.make_url(f"/sandbox/{path}"))
 
 
 @dataclass
@@ -87,46 +67,12 @@ def signed_by(hit: Hit, token: str) -> bool:
 
 
 @pytest.fixture
-async def sandbox(aiohttp_server) -> Sandbox:
-    app = create_standalone_app()
-    return Sandbox(await aiohttp_server(app), app[SANDBOX_STATE])
-
-
-@pytest.fixture
 async def tocsin(aiohttp_server) -> TwimlApp:
     fake = TwimlApp()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", fake.handle)
     fake.server = await aiohttp_server(app)
     return fake
-
-
-@pytest.fixture
-async def twilio(sandbox: Sandbox) -> AsyncIterator[Callable[..., Client]]:
-    http_clients: list[RebasedAsyncTwilioHttpClient] = []
-
-    def make(sid: str = SID, token: str = TOKEN) -> Client:
-        http = RebasedAsyncTwilioHttpClient(sandbox.twilio_base)
-        http_clients.append(http)
-        return Client(sid, token, http_client=http)
-
-    yield make
-    for http in http_clients:
-        await http.close()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-async def eventually(predicate: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 async def post_json(http: aiohttp.ClientSession, url: str, payload: dict, expect: int = 200) -> dict:
