@@ -72,7 +72,7 @@ def free_reply_code(session: Session) -> str:
     return next(code for code in _codes() if code not in used)
 
 
-def _address(row: TargetRow, channel: str, push: dict[int, int]) -> str | None:
+def address_for(row: TargetRow, channel: str, push: dict[int, int]) -> str | None:
     """Where a channel reaches this person: a phone, an email address, or their newest push subscription."""
     if channel in (Channel.SMS, Channel.VOICE):
         return row.phone
@@ -83,7 +83,8 @@ def _address(row: TargetRow, channel: str, push: dict[int, int]) -> str | None:
     return None
 
 
-def _push_subscriptions(session: Session, recipient_ids: list[int]) -> dict[int, int]:
+def push_subscriptions_of(session: Session, recipient_ids: list[int]) -> dict[int, int]:
+    """Each person's newest push subscription still in use, by recipient id."""
     return dict(session.execute(select(PushSubscription.recipient_id, func.max(PushSubscription.id)).where(
         PushSubscription.recipient_id.in_(recipient_ids), PushSubscription.gone_at.is_(None))
         .group_by(PushSubscription.recipient_id)).all())
@@ -122,22 +123,39 @@ def dispatch_alert(sessions: sessionmaker[Session], enqueuer: Enqueuer, alert_id
     return total
 
 
+#: Addresses per IN (...) list: SQLite and PostgreSQL both limit the parameters of one statement.
+ADDRESS_CHUNK = 5000
+
+
+def write_pending(session: Session, alert_id: int, channel: str, rows: Sequence[TargetRow], push: dict[int, int],
+                  *, attempts: dict[int, int]) -> None:
+    """Write one pending delivery on `channel` for each person with an address there who has not
+    opted out (suppression is decided here, for first sends and escalations alike). A person's
+    attempt is `attempts[id] + 1` (1 for a first send); an existing row is never doubled."""
+    addressed = [(r, a) for r in rows if (a := address_for(r, channel, push))]
+    if not addressed:
+        return
+    addresses = sorted({a for _, a in addressed})
+    opted_out: set[str] = set()
+    for start in range(0, len(addresses), ADDRESS_CHUNK):
+        opted_out.update(session.scalars(select(OptOut.address).where(
+            OptOut.channel == channel, OptOut.address.in_(addresses[start:start + ADDRESS_CHUNK]))))
+    now = utcnow()
+    insert_ignoring_duplicates(session, Delivery.__table__, [
+        {"alert_id": alert_id, "recipient_id": r.id, "channel": channel, "attempt": attempts.get(r.id, 0) + 1,
+         "address": a, "status": DeliveryStatus.PENDING, "status_rank": 0, "tries": 0, "created_at": now,
+         "updated_at": now}
+        for r, a in addressed if a not in opted_out])
+
+
 def _record_chunk(session: Session, alert_id: int, channels: list[str], rows: list[TargetRow]) -> dict[str, list[int]]:
     carried = incidents.earlier_answers(session, alert_id, [r.id for r in rows])
     insert_ignoring_duplicates(session, AlertRecipient.__table__, [
         {"alert_id": alert_id, "recipient_id": r.id, "response": None, "response_rank": 0,
          "first_response_at": None, "last_response_at": None, **carried.get(r.id, {})} for r in rows])
-    now = utcnow()
-    push = _push_subscriptions(session, [r.id for r in rows]) if Channel.PUSH in channels else {}
+    push = push_subscriptions_of(session, [r.id for r in rows]) if Channel.PUSH in channels else {}
     for channel in channels:
-        addressed = [(r, _address(r, channel, push)) for r in rows]
-        addressed = [(r, a) for r, a in addressed if a]
-        opted_out = set(session.scalars(select(OptOut.address).where(
-            OptOut.channel == channel, OptOut.address.in_({a for _, a in addressed})))) if addressed else set()
-        insert_ignoring_duplicates(session, Delivery.__table__, [
-            {"alert_id": alert_id, "recipient_id": r.id, "channel": channel, "attempt": 1, "address": a,
-             "status": DeliveryStatus.PENDING, "status_rank": 0, "tries": 0, "created_at": now, "updated_at": now}
-            for r, a in addressed if a not in opted_out])
+        write_pending(session, alert_id, channel, rows, push, attempts={})
     pending: dict[str, list[int]] = {}
     for channel, delivery_id in session.execute(
             select(Delivery.channel, Delivery.id).where(

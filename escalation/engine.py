@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alerting import alerts, dispatch, targeting
 from alerting.errors import TocsinError
-from alerting.models import Alert, AlertRecipient, Delivery, EscalationPolicy, EscalationStep, OptOut, Recipient, utcnow
-from alerting.sql import id_in, insert_ignoring_duplicates
+from alerting.models import Alert, AlertRecipient, Delivery, EscalationPolicy, EscalationStep, Recipient, utcnow
+from alerting.sql import id_in
 from alerting.statuses import OPEN_ALERT_STATUSES, Channel, DeliveryStatus
 from escalation.policies import Run, plan
 
@@ -41,8 +41,6 @@ log = logging.getLogger(__name__)
 
 #: The final step's message names at most this many people; beyond it, their count and a link.
 MAX_NAMED = 20
-#: Addresses per IN (...) list: SQLite and PostgreSQL both limit the parameters of one statement.
-ADDRESS_CHUNK = 5000
 #: Silent people handled per statement when a run writes its deliveries.
 CHUNK = 2000
 #: Who escalation's own actions are recorded as in the audit log.
@@ -139,27 +137,14 @@ def _silent(session: Session, alert_id: int) -> list[int]:
 
 def _write_attempts(session: Session, alert_id: int, channels: list[str], ids: list[int]) -> dict[str, list[int]]:
     """New pending deliveries for these people on these channels; returns pending ids per channel."""
-    now = utcnow()
     rows = targeting.rows_for(session, ids)
-    push = dispatch._push_subscriptions(session, ids) if Channel.PUSH in channels else {}
+    push = dispatch.push_subscriptions_of(session, ids) if Channel.PUSH in channels else {}
     pending: dict[str, list[int]] = {}
     for channel in channels:
-        addressed = [(r, a) for r in rows if (a := dispatch._address(r, channel, push))]
-        if not addressed:
-            continue
-        addresses = sorted({a for _, a in addressed})
-        opted_out: set[str] = set()
-        for start in range(0, len(addresses), ADDRESS_CHUNK):  # bound parameters per statement are limited
-            opted_out.update(session.scalars(select(OptOut.address).where(
-                OptOut.channel == channel, OptOut.address.in_(addresses[start:start + ADDRESS_CHUNK]))))
         last = dict(session.execute(select(Delivery.recipient_id, func.max(Delivery.attempt)).where(
             Delivery.alert_id == alert_id, Delivery.channel == channel, id_in(session, Delivery.recipient_id, ids))
             .group_by(Delivery.recipient_id)).all())
-        insert_ignoring_duplicates(session, Delivery.__table__, [
-            {"alert_id": alert_id, "recipient_id": r.id, "channel": channel, "attempt": last.get(r.id, 0) + 1,
-             "address": a, "status": DeliveryStatus.PENDING, "status_rank": 0, "tries": 0, "created_at": now,
-             "updated_at": now}
-            for r, a in addressed if a not in opted_out])
+        dispatch.write_pending(session, alert_id, channel, rows, push, attempts=last)
         # Any pending row of these people on the channel: a claim makes enqueueing one twice harmless.
         pending[channel] = list(session.scalars(select(Delivery.id).where(
             Delivery.alert_id == alert_id, Delivery.channel == channel, Delivery.status == DeliveryStatus.PENDING,
