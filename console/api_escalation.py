@@ -8,11 +8,12 @@ from alerting.alerts import get_alert
 from alerting.errors import ValidationError
 from alerting.statuses import Role
 from console.auth import require
+from console import live
 from console.db import in_thread, in_transaction
 from console.errors import read_json
 from console.keys import RUNTIME
 from escalation import accountability, engine, policies, report
-from ops.jobs import RQStepScheduler, publisher
+from ops.jobs import RQStepScheduler
 
 
 def _alert_id(request: web.Request) -> int:
@@ -89,7 +90,5 @@ async def recipient_status(request: web.Request) -> web.Response:
     data = await read_json(request)
     body = await in_transaction(request, lambda s: accountability.record_on_behalf(
         s, alert_id, external_id, data, actor=actor))
-    runtime = request.app[RUNTIME]
-    await in_thread(request, publisher(runtime.redis), engine.live_channel(alert_id),
-                    {"type": "response", **body})
+    await live.announce(request, alert_id, {"type": "response", **body})
     return web.json_response(body, status=201)

@@ -18,12 +18,16 @@ from console.keys import RUNTIME
 log = logging.getLogger(__name__)
 
 
+async def announce(request: web.Request, alert_id: int, message: dict) -> None:
+    """Publish `message` (ids only) on the alert's live channel."""
+    redis = request.app[RUNTIME].redis
+    try:
+        await in_thread(request, redis.publish, live_channel(alert_id), json.dumps(message))
+    except Exception:  # Redis down: the change is saved; only the live push is lost
+        log.warning("could not announce a change on alert %s", alert_id)
+
+
 async def announce_response(request: web.Request, alert_id: int, recipient_id: int | None, kind: str,
                             channel: str) -> None:
-    redis = request.app[RUNTIME].redis
-    message = json.dumps({"type": "response", "alert_id": alert_id, "recipient_id": recipient_id,
-                          "kind": kind, "channel": channel})
-    try:
-        await in_thread(request, redis.publish, live_channel(alert_id), message)
-    except Exception:  # Redis down: the response is saved; only the live push is lost
-        log.warning("could not announce a response on alert %s", alert_id)
+    await announce(request, alert_id, {"type": "response", "alert_id": alert_id, "recipient_id": recipient_id,
+                                       "kind": kind, "channel": channel})
