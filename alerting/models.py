@@ -116,9 +116,18 @@ class Incident(Base):
 class Alert(Base):
     __tablename__ = "alerts"
 
-    def text_for(self, channel: str) -> str:
-        """What this alert says on a channel: its variant for that channel, else the message."""
+    def text_for(self, channel: str, locale: str | None = None) -> str:
+        """What this alert says on a channel, in a person's language when the alert has a translation
+        for it: that language's variant for the channel, else its message; then the same in the
+        alert's own language."""
+        translation = (self.translations or {}).get((locale or "")[:2].lower()) if locale else None
+        if translation:
+            return (translation.get("variants") or {}).get(channel) or translation.get("message") or self.message
         return (self.variants or {}).get(channel) or self.message
+
+    def title_for(self, locale: str | None = None) -> str:
+        translation = (self.translations or {}).get((locale or "")[:2].lower()) if locale else None
+        return (translation or {}).get("title") or self.title
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
@@ -145,7 +154,25 @@ class Alert(Base):
     closed_at: Mapped[datetime | None]
     # Escalation (migration 0005): the name of the EscalationPolicy it follows; None: no escalation.
     policy: Mapped[str | None] = mapped_column(String(200))
-    incident: Mapped[Incident] = relationship(lazy="joined")
+    # The console (migration 0008).
+    #: Other languages: {"es": {"title", "message", "variants": {channel: text}}}; a person whose
+    #: locale has one gets it (see text_for), everyone else gets `message`.
+    translations: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    #: When a scheduled alert goes out (status "scheduled"); workers send it then, console or not.
+    scheduled_for: Mapped[datetime | None]
+    #: Two-person rule: who asked for the send (status "awaiting_approval") and who approved it.
+    submitted_by: Mapped[str | None] = mapped_column(String(200))
+    submitted_at: Mapped[datetime | None]
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[datetime | None]
+    #: A follow-up (correction, false alarm, update, all clear) names the alert it follows.
+    follows_alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    follow_kind: Mapped[str | None] = mapped_column(String(20))
+    template_id: Mapped[int | None] = mapped_column(ForeignKey("alert_templates.id", ondelete="SET NULL"))
+    #: How it was launched: "console", "api", "quick_launch:<id>", "schedule", "escalation".
+    origin: Mapped[str | None] = mapped_column(String(60))
+    incident: Mapped[Incident] = relationship(lazy="joined", foreign_keys=[incident_id])
+    __table_args__ = (Index("ix_alerts_status_scheduled_for", "status", "scheduled_for"),)
 
 class AlertRecipient(Base):
     """One person targeted by one alert, with their accountability state (their strongest response)."""
@@ -258,3 +285,71 @@ class EscalationStep(Base):
     people: Mapped[int] = mapped_column(Integer, default=0)  # people still silent when it ran
     notice_alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
     __table_args__ = (UniqueConstraint("alert_id", "step_index", "round", name="uq_escalation_steps_once"),)
+
+
+class User(Base):
+    """An operator of the console. Passwords are argon2 hashes; repeated failures lock the account."""
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConsoleSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 digest is stored."""
+    __tablename__ = "console_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    #: A trusted console (a dispatch desk) keeps its session for weeks; others for hours.
+    trusted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class AlertTemplate(Base):
+    """A ready alert ("Shelter in place") with `{placeholders}` the operator or each person fills."""
+    __tablename__ = "alert_templates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    title: Mapped[str] = mapped_column(String(300))
+    message: Mapped[str] = mapped_column(Text)
+    variants: Mapped[dict[str, Any]] = mapped_column(default=dict)       # {channel: text}
+    translations: Mapped[dict[str, Any]] = mapped_column(default=dict)   # {lang: {title, message, variants}}
+    channels: Mapped[list[Any]] = mapped_column(default=list)
+    severity: Mapped[str] = mapped_column(String(20), default="severe")
+    target: Mapped[dict[str, Any] | None] = mapped_column(JSON)           # default target, or None
+    policy: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    archived_at: Mapped[datetime | None]
+
+
+class QuickLaunch(Base):
+    """A template bound to a target and policy behind a secret URL: one step from a panic button."""
+    __tablename__ = "quick_launches"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("alert_templates.id"))
+    target: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    channels: Mapped[list[Any] | None] = mapped_column(JSON)             # None: the template's
+    policy: Mapped[str | None] = mapped_column(String(200))
+    values: Mapped[dict[str, Any]] = mapped_column(default=dict)         # placeholder values
+    drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 class AlertStatus(StrEnum):
     DRAFT = "draft"          # composed, not sent; may be edited
+    SCHEDULED = "scheduled"  # to be sent at `scheduled_for` by the workers; may be edited or cancelled
+    AWAITING_APPROVAL = "awaiting_approval"  # two-person rule: a second operator must approve the send
     SENDING = "sending"      # send requested: recipients being resolved and messages handed over
     SENT = "sent"            # every message handed to a provider (or failed for good)
     CANCELLED = "cancelled"  # stopped by an operator; nothing more is sent

@@ -17,8 +17,61 @@ def error_response(status: int, message: str, **extra: Any) -> web.Response:
                              status=status)
 
 
+def _wants_page(request: web.Request) -> bool:
+    from console.session import is_console_path
+    return is_console_path(request.path) and not request.path.startswith("/api/") and \
+        "application/json" not in request.headers.get("Accept", "")
+
+
+def error_page(request: web.Request, status: int, message: str) -> web.Response:
+    """The console's error page: what went wrong in words, never a stack trace."""
+    from console.render import render
+    try:
+        return render(request, "error.html", {"status": status, "message": message}, status=status)
+    except Exception:  # the page itself failed: plain text, still no trace
+        log.exception("could not render the error page")
+        return web.Response(text=f"{status}: {message}", status=status)
+
+
+PAGE_MESSAGES = {
+    403: "This form has expired or did not come from this console. Go back, reload the page and try again.",
+    404: "There is nothing at this address.",
+    405: "This page cannot be used that way.",
+    413: "What you sent is too large.",
+}
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    if _wants_page(request):
+        return await _page_errors(request, handler)
+    return await _json_errors(request, handler)
+
+
+async def _page_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ValidationError as exc:
+        return error_page(request, 422, exc.message)
+    except NotFound as exc:
+        return error_page(request, 404, str(exc))
+    except Conflict as exc:
+        return error_page(request, 409, str(exc))
+    except PermissionDenied as exc:
+        return error_page(request, 403, str(exc))
+    except TocsinError as exc:
+        return error_page(request, 400, str(exc))
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return error_page(request, exc.status, PAGE_MESSAGES.get(exc.status, exc.reason))
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_page(request, 500, "Something went wrong on the server; the log has the details. "
+                                        "Go back and try again.")
+
+
+async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except ValidationError as exc:

@@ -19,3 +19,5 @@ STATUS_WRITER = web.AppKey("status_writer", GroupCommitter)
 #: Who is calling, set by the authentication middleware: their role and their name in the audit log.
 ROLE = web.RequestKey("role", str)
 ACTOR = web.RequestKey("actor", str)
+#: The signed-in console operator (console/session.py), when there is one.
+OPERATOR = web.RequestKey("operator", object)

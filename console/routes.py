@@ -3,12 +3,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from console import (api_alerts, api_directory, api_escalation, api_geo, api_providers, api_push, health, home,
-                     hooks_twilio, hooks_voice, respond_pages)
+from console import (api_alerts, api_directory, api_escalation, api_geo, api_providers, api_push, health,
+                     hooks_twilio, hooks_voice, pages_auth, pages_home, respond_pages)
+from console.render import STATIC
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/", home.home)
+    # The console (server-rendered pages; session cookie + CSRF, see console/session.py)
+    app.router.add_get("/", pages_home.home)
+    app.router.add_get("/login", pages_auth.login_page)
+    app.router.add_post("/login", pages_auth.login)
+    app.router.add_post("/logout", pages_auth.logout)
     app.router.add_get("/healthz", health.healthz)
     # Answer links in emails and push notifications (no login: the signed token is the credential)
     app.router.add_get("/r/{token}", respond_pages.confirm_page)
@@ -54,3 +59,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/hooks/twilio/voice", hooks_voice.answered)
     app.router.add_post("/hooks/twilio/voice/gather", hooks_voice.gathered)
     app.router.add_post("/hooks/twilio/call-status", hooks_voice.call_status)
+    # Console assets, Leaflet included (copied from the npm registry's packages by `make install`)
+    app.router.add_static("/static/", STATIC)

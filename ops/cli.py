@@ -16,6 +16,7 @@ DESCRIPTION = """Tocsin: emergency mass notification.
   tocsin sandbox               the provider sandbox alone
   tocsin db upgrade            create or migrate the database schema
   tocsin token create --role   print a new API token
+  tocsin user create EMAIL     add a console user (password read from standard input)
   tocsin demo seed             load the demo campus into an empty database
 
 Settings come from TOCSIN_* environment variables (see README); flags override them."""
@@ -64,6 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--label", default="", help="a note saying who or what uses the token")
     _data_dir(create)
 
+    user = commands.add_parser("user", help="console users")
+    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    user_create = user_commands.add_parser(
+        "create", help="add a console user; the password is read from standard input (first line)",
+        description="Add a console user. The password is read from standard input: the first line, "
+                    "at least 10 characters (at a terminal it is asked for twice, unechoed).")
+    user_create.add_argument("email")
+    user_create.add_argument("--role", required=True, choices=["admin", "operator", "viewer"])
+    user_create.add_argument("--name", default="", help="the person's name, shown in the console")
+    _data_dir(user_create)
+    user_unlock = user_commands.add_parser("unlock", help="unlock an account locked by failed sign-ins")
+    user_unlock.add_argument("email")
+    _data_dir(user_unlock)
+    _data_dir(user_commands.add_parser("list", help="list console users and their roles"))
+
     demo = commands.add_parser("demo", help="demo data")
     demo_commands = demo.add_subparsers(dest="demo_command", required=True, metavar="ACTION")
     _data_dir(demo_commands.add_parser("seed", help="load the demo campus into an empty database"))
@@ -95,11 +111,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         raise SettingsError("--workers must be 0 or more")
 
     token = None
+    demo_users: list[tuple[str, str, str]] = []
 
     def prepare(runtime) -> None:  # type: ignore[no-untyped-def]
         nonlocal token
         if args.demo:
             token = _demo_token(runtime)
+            demo_users.extend(_demo_users(runtime))
 
     def ready(runtime) -> None:  # type: ignore[no-untyped-def]
         url = runtime.settings.effective_public_url
@@ -111,6 +129,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             lines.append(f"  provider: sandbox at {url}/sandbox/ (inboxes: {url}/sandbox/messages?to=+1...)")
         if token:
             lines.append(f"  admin API token: {token}")
+        if demo_users:
+            lines.append(f"  console sign-in ({url}/login):")
+            lines.extend(f"    {email} / {password}  ({role})" for email, password, role in demo_users)
         print("\n".join(lines), flush=True)
 
     serve(settings, prepare=prepare, on_ready=ready)
@@ -124,6 +145,15 @@ def _demo_token(runtime) -> str:  # type: ignore[no-untyped-def]
     with runtime.sessions.begin() as session:
         seed_demo(session)
         return tokens.create_token(session, "admin", label="make run", actor="cli")
+
+
+def _demo_users(runtime) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    """The demo's console users, created on first start; their passwords are kept in the data
+    directory (readable by its owner only) so every `make run` can print them."""
+    from ops.demo import ensure_demo_users
+
+    with runtime.sessions.begin() as session:
+        return ensure_demo_users(session, runtime.settings.data_dir)
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -172,6 +202,46 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _read_password() -> str:
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != first:
+            raise SettingsError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from alerting import users
+    from alerting.errors import TocsinError
+    from alerting.models import User
+
+    try:
+        with _sessions(settings).begin() as session:
+            if args.user_command == "create":
+                user = users.create_user(session, args.email, _read_password(), args.role, name=args.name,
+                                         actor="cli")
+                print(f"user {user.email} created with the {user.role} role", file=sys.stderr)
+            elif args.user_command == "unlock":
+                found = session.scalar(select(User).where(User.email == args.email.strip().lower()))
+                if found is None:
+                    raise SettingsError(f"no user {args.email}")
+                users.unlock(session, found.id, actor="cli")
+                print(f"user {found.email} unlocked", file=sys.stderr)
+            else:
+                for found in users.list_users(session):
+                    state = "disabled" if found.disabled_at else ("locked" if found.locked_until else "active")
+                    print(f"{found.email}\t{found.role}\t{state}")
+    except TocsinError as exc:
+        print(f"tocsin: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from ops.demo import seed_demo
 
@@ -183,7 +253,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 COMMANDS = {"serve": cmd_serve, "worker": cmd_worker, "sandbox": cmd_sandbox, "db": cmd_db,
-            "token": cmd_token, "demo": cmd_demo}
+            "token": cmd_token, "user": cmd_user, "demo": cmd_demo}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -27,3 +27,8 @@ MAX_BODY_BYTES = 20 * 1024 * 1024
 SANDBOX_MAIL_DOMAIN = "tocsin.example.org"
 #: How long a signed response link (email, push action) stays valid.
 RESPONSE_LINK_MAX_AGE_S = 14 * 24 * 3600
+
+#: Console sign-ins: hours on an ordinary browser; days on a console marked trusted at sign-in
+#: (a dispatch desk must never be signed out when an alert has to go).
+SESSION_HOURS = 12
+TRUSTED_SESSION_DAYS = 30

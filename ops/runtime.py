@@ -68,11 +68,14 @@ class Runtime:
                            concurrency=s.send_concurrency, max_tries=self.enqueuer.max_tries, signer=self.signer)
 
     @cached_property
+    def secret_key(self) -> str:
+        """Signs per-person links and console forms. From TOCSIN_SECRET_KEY or, in the embedded
+        default, a file generated once in the data directory; every process of a fleet must share it."""
+        return self.settings.secret_key or stored_secret(self.settings.data_dir, "secret-key")
+
+    @cached_property
     def signer(self) -> LinkSigner:
-        """Signs per-person links. The key comes from TOCSIN_SECRET_KEY or, in the embedded default,
-        a file generated once in the data directory; every process of a fleet must share it."""
-        key = self.settings.secret_key or stored_secret(self.settings.data_dir, "secret-key")
-        return LinkSigner(key, max_age_s=defaults.RESPONSE_LINK_MAX_AGE_S)
+        return LinkSigner(self.secret_key, max_age_s=defaults.RESPONSE_LINK_MAX_AGE_S)
 
     def make_adapter(self, channel: str, acquire: Acquire | None = None) -> ChannelAdapter:
         """The channel's adapter: each configured provider account, rate-limited through `acquire`

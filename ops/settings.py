@@ -23,6 +23,17 @@ SANDBOX_ACCOUNT_SID = "AC" + "7" * 32
 SANDBOX_FROM_NUMBER = "+15005550006"
 
 
+SEVERITIES = ("extreme", "severe", "moderate", "minor")
+
+
+def _severity(raw: str | None) -> str | None:
+    if raw is None or raw.lower() in ("none", "off"):
+        return None
+    if raw.lower() not in SEVERITIES:
+        raise SettingsError(f"TOCSIN_APPROVAL_SEVERITY must be one of {', '.join(SEVERITIES)} or none, got {raw!r}")
+    return raw.lower()
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(defaults.DATA_DIR)
@@ -57,6 +68,15 @@ class Settings:
     batch_size: int = defaults.BATCH_SIZE
     send_concurrency: int = defaults.SEND_CONCURRENCY
     log_level: str = defaults.LOG_LEVEL
+    #: The console: how long a sign-in lasts, on any browser and on a trusted console.
+    session_hours: int = defaults.SESSION_HOURS
+    trusted_session_days: int = defaults.TRUSTED_SESSION_DAYS
+    #: Two-person rule: alerts at this severity or above need a second operator's approval
+    #: (extreme, severe, moderate, minor); None: no approval needed.
+    approval_severity: str | None = None
+    #: A tile server for the console's map ({z}/{x}/{y} URL template) on networks that have one;
+    #: without it the map shows zones, buildings and people's positions on a plain background.
+    map_tile_url: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     # ---- derived values -------------------------------------------------------------------
@@ -182,6 +202,10 @@ class Settings:
             batch_size=number("BATCH_SIZE", defaults.BATCH_SIZE, 1),
             send_concurrency=number("SEND_CONCURRENCY", defaults.SEND_CONCURRENCY, 1),
             log_level=(text("LOG_LEVEL") or defaults.LOG_LEVEL).upper(),
+            session_hours=number("SESSION_HOURS", defaults.SESSION_HOURS, 1),
+            trusted_session_days=number("TRUSTED_SESSION_DAYS", defaults.TRUSTED_SESSION_DAYS, 1),
+            approval_severity=_severity(text("APPROVAL_SEVERITY")),
+            map_tile_url=text("MAP_TILE_URL"),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -219,5 +243,9 @@ class Settings:
             "BATCH_SIZE": str(self.batch_size),
             "SEND_CONCURRENCY": str(self.send_concurrency),
             "LOG_LEVEL": self.log_level,
+            "SESSION_HOURS": str(self.session_hours),
+            "TRUSTED_SESSION_DAYS": str(self.trusted_session_days),
+            "APPROVAL_SEVERITY": self.approval_severity,
+            "MAP_TILE_URL": self.map_tile_url,
         }
         return {f"TOCSIN_{k}": v for k, v in pairs.items() if v is not None}

@@ -133,9 +133,10 @@ async def test_sms_segments_are_counted_and_long_texts_warned(system: System) ->
     assert long["sms"]["non_gsm_characters"] == ["’"] and "segments" in long["warnings"][0]
 
 
-async def test_the_home_page_says_what_runs_here(system: System) -> None:
+async def test_the_home_page_asks_an_anonymous_visitor_to_sign_in(system: System) -> None:
     async with aiohttp.ClientSession() as anonymous:
         async with anonymous.get(f"{system.base_url}/") as response:
             page = await response.text()
             assert response.status == 200 and "text/html" in response.headers["Content-Type"]
-    assert "Test University" in page and "sms, voice, push, email" in page and "/sandbox/messages" in page
+            assert response.url.path == "/login"
+    assert "Test University" in page and 'name="csrf_token"' in page
