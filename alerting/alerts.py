@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from alerting import audit, targeting
 from alerting.errors import NotFound, ValidationError
-from alerting.models import Alert, AlertRecipient, Delivery, EscalationPolicy, Incident, Recipient
+from alerting.models import Alert, AlertRecipient, AlertTemplate, Delivery, EscalationPolicy, Incident, Recipient
 from alerting.statuses import NO_RESPONSE, AlertStatus, DeliveryStatus, ResponseKind, Severity
 from alerting.rendering import sms_text
 from alerting.timefmt import iso
@@ -59,11 +59,18 @@ def create_alert(session: Session, data: Any, *, actor: str, available_channels:
     if not isinstance(drill, bool):
         raise ValidationError("drill must be true or false", field="drill")
     variants = _variants(data.get("variants"), channels)
+    translations = _translations(data.get("translations"), channels)
+    template_id = data.get("template_id")
+    if template_id is not None and (not isinstance(template_id, int) or session.get(AlertTemplate, template_id) is None):
+        raise ValidationError(f"no template with id {template_id!r}", field="template_id")
+    origin = data.get("origin")
+    if origin is not None and (not isinstance(origin, str) or len(origin) > 60):
+        raise ValidationError("origin must be a short text such as console or api", field="origin")
     policy = _policy_name(session, data["policy"] if "policy" in data else DEFAULT_POLICY_MARK)
     incident = _incident_for(session, data, title, actor)
     alert = Alert(incident=incident, title=title, message=message, channels=channels, target=target,
                   severity=severity, drill=drill, variants=variants, status=AlertStatus.DRAFT, created_by=actor,
-                  policy=policy)
+                  policy=policy, translations=translations, template_id=template_id, origin=origin)
     session.add(alert)
     session.flush()
     audit.record(session, actor, "alert.create", "alert", alert.id, incident_id=incident.id,
@@ -104,6 +111,36 @@ def _variants(value: Any, channels: list[str]) -> dict[str, str]:
             raise ValidationError(f"variants.{channel} must be text of 1 to {MAX_MESSAGE} characters",
                                   field=f"variants.{channel}")
         result[channel] = text.strip()
+    return result
+
+
+def _translations(value: Any, channels: list[str]) -> dict[str, Any]:
+    """`{"es": {"title": ..., "message": ..., "variants": {"sms": ...}}}`: the alert in other languages;
+    people whose locale matches get it."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError('translations must be an object such as {"es": {"message": "..."}}', field="translations")
+    result: dict[str, Any] = {}
+    for lang, entry in value.items():
+        path = f"translations.{lang}"
+        if not isinstance(lang, str) or len(lang) != 2 or not lang.isalpha() or not lang.islower():
+            raise ValidationError(f"language {lang!r} must be a two-letter code such as es", field="translations")
+        if not isinstance(entry, dict):
+            raise ValidationError(f"{path} must be an object", field=path)
+        message = entry.get("message")
+        if not isinstance(message, str) or not message.strip() or len(message) > MAX_MESSAGE:
+            raise ValidationError(f"{path}.message must be text of 1 to {MAX_MESSAGE} characters", field=f"{path}.message")
+        clean: dict[str, Any] = {"message": message.strip()}
+        title = entry.get("title")
+        if title is not None:
+            if not isinstance(title, str) or len(title) > MAX_TITLE:
+                raise ValidationError(f"{path}.title must be text of at most {MAX_TITLE} characters", field=f"{path}.title")
+            if title.strip():
+                clean["title"] = title.strip()
+        if entry.get("variants"):
+            clean["variants"] = _variants(entry["variants"], channels)
+        result[lang] = clean
     return result
 
 
@@ -196,7 +233,10 @@ def summary(session: Session, alert: Alert, *, org_name: str | None = None) -> d
                for c in alert.channels} if alert.resolved_at else {}
     return {
         "id": alert.id, "status": alert.status, "title": alert.title, "message": alert.message,
-        "variants": alert.variants or {},
+        "variants": alert.variants or {}, "translations": alert.translations or {},
+        "scheduled_for": iso(alert.scheduled_for), "submitted_by": alert.submitted_by,
+        "approved_by": alert.approved_by, "follows_alert_id": alert.follows_alert_id,
+        "follow_kind": alert.follow_kind, "template_id": alert.template_id, "origin": alert.origin,
         "severity": alert.severity, "channels": alert.channels, "target": alert.target, "drill": alert.drill,
         "incident": {"id": alert.incident.id, "name": alert.incident.name, "status": alert.incident.status},
         "created_by": alert.created_by, "sent_by": alert.sent_by,

@@ -8,7 +8,7 @@ from alerting import alerts, dispatch, incidents
 from alerting.errors import ValidationError
 from alerting.models import Alert
 from alerting.statuses import NO_RESPONSE, ResponseKind, Role
-from console import api_escalation
+from console import api_escalation, send_flow
 from console.auth import require
 from console.db import in_transaction
 from console.errors import read_json
@@ -42,15 +42,7 @@ async def create_alert(request: web.Request) -> web.Response:
 async def send_alert(request: web.Request) -> web.Response:
     """Start sending; pressing send twice (or two operators at once) sends once."""
     actor = require(request, Role.OPERATOR)
-    alert_id = _alert_id(request)
-    runtime = request.app[RUNTIME]
-    alert, started = await in_transaction(request, lambda s: dispatch.request_send(s, alert_id, actor=actor))
-    if started:
-        runtime.enqueuer.enqueue_dispatch(alert_id, urgent=dispatch.is_urgent(alert))
-        # Escalation: schedule the runs of the alert's policy, if it names one (see escalation/engine.py).
-        await api_escalation.schedule_escalation(request, alert_id)
-    body = await in_transaction(request, lambda s: alerts.summary(s, alerts.get_alert(s, alert_id)))
-    body["started"] = started
+    body = await send_flow.submit(request, _alert_id(request), actor=actor)
     return web.json_response(body, status=202)
 
 

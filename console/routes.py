@@ -4,7 +4,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from console import (api_alerts, api_directory, api_escalation, api_geo, api_providers, api_push, health,
-                     hooks_twilio, hooks_voice, pages_auth, pages_home, respond_pages)
+                     hooks_twilio, hooks_voice, pages_admin, pages_alerts, pages_auth, pages_compose,
+                     pages_directory, pages_home, pages_quick_launch, pages_schedule, pages_templates,
+                     respond_pages)
 from console.render import STATIC
 
 
@@ -14,6 +16,13 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/login", pages_auth.login_page)
     app.router.add_post("/login", pages_auth.login)
     app.router.add_post("/logout", pages_auth.logout)
+    pages_compose.setup(app)        # /compose: template or free text, map, reach preview, confirm, send
+    pages_templates.setup(app)      # /templates: the library (admins edit, operators use)
+    pages_alerts.setup(app)         # /alerts, /alerts/{id}: live view, board, timelines, follow-ups
+    pages_schedule.setup(app)       # /calendar, scheduled sends, two-person approvals
+    pages_quick_launch.setup(app)   # /quick-launch (admin) and /launch/{secret}
+    pages_directory.setup(app)      # /recipients, /groups, /zones
+    pages_admin.setup(app)          # /policies, /providers, /audit, /users
     app.router.add_get("/healthz", health.healthz)
     # Answer links in emails and push notifications (no login: the signed token is the credential)
     app.router.add_get("/r/{token}", respond_pages.confirm_page)

@@ -16,6 +16,7 @@ from typing import Callable
 from aiohttp import web
 
 from console.app import create_app
+from alerting.templates import ensure_library
 from escalation.policies import ensure_default_policy
 from ops import database
 from ops.embedded_redis import EmbeddedRedis, free_port
@@ -67,6 +68,7 @@ def serve(settings: Settings, *, prepare: Callable[[Runtime], None] | None = Non
         runtime = Runtime.build(settings)
         with runtime.sessions.begin() as session:
             ensure_default_policy(session, runtime.available_channels)
+            ensure_library(session, runtime.available_channels)
         if prepare:
             prepare(runtime)
         reconcile(runtime)
