@@ -5,18 +5,24 @@ escalation. A second press (two operators at once, a double click, a stale page)
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from alerting import alerts, dispatch
+from alerting.errors import ValidationError
 from console import api_escalation
 from console.db import in_transaction
 from console.keys import RUNTIME
 
 
-async def submit(request: web.Request, alert_id: int, *, actor: str) -> dict[str, Any]:
-    """Start sending alert `alert_id`; returns its summary with `started` (False on a repeat)."""
+async def submit(request: web.Request, alert_id: int, *, actor: str,
+                 scheduled_for: datetime | None = None) -> dict[str, Any]:
+    """Start sending alert `alert_id` (or schedule it); returns its summary with `started` (False
+    on a repeat)."""
+    if scheduled_for is not None:
+        raise ValidationError("scheduling is not available yet", field="scheduled_for")
     runtime = request.app[RUNTIME]
     alert, started = await in_transaction(request, lambda s: dispatch.request_send(s, alert_id, actor=actor))
     if started:
