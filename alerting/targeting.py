@@ -4,7 +4,12 @@ A target unites its parts, then removes `exclude` (itself a target):
 
     {"groups": [names], "recipients": [external ids], "zones": [zone names],
      "geometry": <GeoJSON>, "circle": {"lat", "lon", "radius_m"}, "cap_polygon": "lat,lon ...",
-     "cap_circle": "lat,lon radius_km", "location_labels": [labels], "exclude": <target>}
+     "cap_circle": "lat,lon radius_km", "location_labels": [labels], "alerts": [alert ids],
+     "cap_areas": [CAP <area> objects], "exclude": <target>}
+
+`alerts` names alerts already sent and means the people they reached (their `alert_recipients`, as
+written when they went out, not their target read again): a correction or false alarm reaches
+exactly the people of the alert it follows, not those added to its groups since.
 
 Geographic parts select people with a location inside the area (only locations with one of
 `location_labels`, when given); a person with several locations inside counts once. Resolution
@@ -21,15 +26,21 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 import geo
+from alerting.cap import areas as cap_areas
 from alerting.directory import group_ids_by_name
 from alerting.errors import ValidationError
-from alerting.models import OptOut, PushSubscription, Recipient, RecipientGroup, RecipientLocation, Zone
+from alerting.models import (Alert, AlertRecipient, OptOut, PushSubscription, Recipient, RecipientGroup,
+                             RecipientLocation, Zone)
 from alerting.sql import id_in
 from alerting.statuses import Channel
 
 NAME_PARTS = ("groups", "recipients", "zones", "location_labels")
 AREA_PARTS = ("geometry", "circle", "cap_polygon", "cap_circle")
-TARGET_KEYS = (*NAME_PARTS, *AREA_PARTS, "exclude")
+ALERTS_PART = "alerts"
+TARGET_KEYS = (*NAME_PARTS, *AREA_PARTS, ALERTS_PART, "exclude")
+#: CAP <area> blocks as imported (polygons, circles, geocodes): alerting/cap/areas.py.
+CAP_AREAS_PART = "cap_areas"
+TARGET_KEYS = (*TARGET_KEYS, CAP_AREAS_PART)
 EMPTY = np.zeros(0, dtype=np.int64)
 
 
@@ -78,11 +89,34 @@ def normalize_target(session: Session, target: Any, *, path: str = "target",
             warnings.extend(fence.warnings)
             warnings.extend(geo.warn_if_suspicious(fence))
             result[key] = target[key]
+    if target.get(ALERTS_PART):
+        result[ALERTS_PART] = _sent_alert_ids(session, target[ALERTS_PART], f"{path}.{ALERTS_PART}")
+    if target.get(CAP_AREAS_PART) is not None:
+        result[CAP_AREAS_PART] = cap_areas.check(target[CAP_AREAS_PART], f"{path}.{CAP_AREAS_PART}")
+        fence = cap_areas.geofence(result[CAP_AREAS_PART], f"{path}.{CAP_AREAS_PART}")
+        if fence is not None:
+            warnings.extend(fence.warnings)
+            warnings.extend(geo.warn_if_suspicious(fence))
     if target.get("exclude"):
         result["exclude"] = normalize_target(session, target["exclude"], path=f"{path}.exclude", warnings=warnings)
-    if not any(result.get(k) for k in ("groups", "recipients", "zones", *AREA_PARTS)):
-        raise ValidationError(f"{path} names no one: give groups, recipients, zones or an area", field=path)
+    if not any(result.get(k) for k in ("groups", "recipients", "zones", *AREA_PARTS, ALERTS_PART, CAP_AREAS_PART)):
+        raise ValidationError(f"{path} names no one: give groups, recipients, zones, an area or sent alerts",
+                              field=path)
     return result
+
+
+def _sent_alert_ids(session: Session, value: Any, field: str) -> list[int]:
+    """The `alerts` part: ids of alerts whose send has started (only those have recipients)."""
+    if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
+        raise ValidationError(f"{field} must be a list of alert ids", field=field)
+    ids = sorted(set(value))
+    sent = set(session.scalars(select(Alert.id).where(Alert.id.in_(ids), Alert.send_requested_at.is_not(None))))
+    for alert_id in ids:
+        if alert_id not in sent:
+            exists = session.get(Alert, alert_id) is not None
+            raise ValidationError(f"alert {alert_id} was never sent, so it reached no one" if exists
+                                  else f"no alert with id {alert_id}", field=field)
+    return ids
 
 
 def _check_names_exist(session: Session, result: dict[str, Any], path: str) -> None:
@@ -100,6 +134,8 @@ def _check_names_exist(session: Session, result: dict[str, Any], path: str) -> N
 def geofence_of(session: Session, target: dict[str, Any]) -> geo.Geofence | None:
     """The union of a target's zones and drawn areas (not of its exclude), or None if it has none."""
     fences = [parse_area(key, target[key], "target") for key in AREA_PARTS if target.get(key) is not None]
+    if target.get(CAP_AREAS_PART) and (cap_fence := cap_areas.geofence(target[CAP_AREAS_PART])) is not None:
+        fences.append(cap_fence)
     if target.get("zones"):
         for zone in session.scalars(select(Zone).where(Zone.name.in_(target["zones"]))):
             (key, value), = zone.area.items()
@@ -134,6 +170,9 @@ def resolve(session: Session, target: dict[str, Any]) -> np.ndarray:
         parts.append(_ids(session.execute(select(RecipientGroup.recipient_id).where(RecipientGroup.group_id.in_(ids)))))
     if target.get("recipients"):
         parts.append(_ids(session.execute(select(Recipient.id).where(Recipient.external_id.in_(target["recipients"])))))
+    if target.get(ALERTS_PART):
+        parts.append(_ids(session.execute(select(AlertRecipient.recipient_id)
+                                          .where(AlertRecipient.alert_id.in_(target[ALERTS_PART])))))
     fence = geofence_of(session, target)
     if fence is not None:
         parts.append(_inside(session, fence, target.get("location_labels")))
