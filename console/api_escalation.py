@@ -13,7 +13,7 @@ from console.db import in_thread, in_transaction
 from console.errors import read_json
 from console.keys import RUNTIME
 from escalation import accountability, engine, policies, report
-from ops.jobs import RQStepScheduler
+from ops.jobs import RQStepScheduler, publisher
 
 
 def _alert_id(request: web.Request) -> int:
@@ -92,3 +92,20 @@ async def recipient_status(request: web.Request) -> web.Response:
         s, alert_id, external_id, data, actor=actor))
     await live.announce(request, alert_id, {"type": "response", **body})
     return web.json_response(body, status=201)
+
+
+async def run_next_step_now(request: web.Request, alert_id: int, *, actor: str) -> dict:
+    """Escalate now (console button and API alike): the alert's next policy run, at once."""
+    runtime = request.app[RUNTIME]
+    run, result = await in_thread(request, lambda: engine.run_next_now(
+        runtime.sessions, runtime.enqueuer, alert_id, actor=actor, batch_size=runtime.settings.batch_size,
+        public_url=runtime.settings.effective_public_url, publish=publisher(runtime.redis)))
+    return {"alert_id": alert_id, "step": run.step_index, "round": run.round,
+            "final": result.notice_alert_id is not None, "people": result.people, "messages": result.messages,
+            "notice_alert_id": result.notice_alert_id}
+
+
+async def escalate_now(request: web.Request) -> web.Response:
+    """`POST /api/v1/alerts/{id}/escalate`: run the next escalation step now (operator)."""
+    actor = require(request, Role.OPERATOR)
+    return web.json_response(await run_next_step_now(request, _alert_id(request), actor=actor))

@@ -3,6 +3,7 @@
     schedule_alert (web, after send)  schedule every run of the alert's policy at its due time
     run_step       (worker)           one run: record it, then re-send to the silent or tell supervisors
     reconcile      (start-up)         schedule again every run of an open alert not yet recorded
+    run_next_now   (web)              an operator's "escalate now": the next run, at once
 
 Exactly-once per run, whatever Redis does: a run first inserts its row in `escalation_steps`
 (unique per alert, step and round) and does nothing if the row was already there, so a job run
@@ -30,8 +31,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from alerting import alerts, dispatch, targeting
-from alerting.errors import TocsinError
+from alerting import alerts, audit, dispatch, targeting
+from alerting.errors import Conflict, TocsinError
 from alerting.models import Alert, AlertRecipient, Delivery, EscalationPolicy, EscalationStep, Recipient, utcnow
 from alerting.sql import id_in
 from alerting.statuses import OPEN_ALERT_STATUSES, Channel, DeliveryStatus
@@ -221,3 +222,42 @@ def run_step(sessions: sessionmaker[Session], enqueuer: dispatch.Enqueuer, alert
         publish(live_channel(alert_id), {"type": "escalation_step", "alert_id": alert_id, "step": step_index,
                                          "round": round, "people": len(silent), "notice_alert_id": notice_id})
     return result
+
+
+def next_run(session: Session, alert: Alert) -> Run | None:
+    """The alert's earliest policy run not yet recorded (None: no policy, or every run has happened)."""
+    done = {tuple(r) for r in session.execute(select(EscalationStep.step_index, EscalationStep.round)
+                                              .where(EscalationStep.alert_id == alert.id))}
+    return next((run for run in sorted(_runs(session, alert), key=lambda r: (r.after_s, r.step_index, r.round))
+                 if (run.step_index, run.round) not in done), None)
+
+
+def run_next_now(sessions: sessionmaker[Session], enqueuer: dispatch.Enqueuer, alert_id: int, *, actor: str,
+                 batch_size: int, public_url: str, publish: Publish | None = None) -> tuple[Run, StepResult]:
+    """An operator's "escalate now": do the alert's next run at once instead of at its due time.
+
+    The run is claimed like any other (its row in escalation_steps), so when its scheduled job comes
+    due it finds the run done and sends nothing; later runs keep their times. If the scheduled job
+    wins the race, the run after it is done instead."""
+    for _ in range(MAX_NOW_ATTEMPTS):
+        with sessions.begin() as session:
+            alert = alerts.get_alert(session, alert_id)
+            if alert.status not in OPEN_ALERT_STATUSES:
+                raise Conflict(f"alert {alert.id} is {alert.status}; it escalates no further")
+            if alert.policy is None:
+                raise Conflict(f"alert {alert.id} follows no escalation policy; send an update instead")
+            run = next_run(session, alert)
+            if run is None:
+                raise Conflict(f"every escalation step of alert {alert.id} has already run")
+        result = run_step(sessions, enqueuer, alert_id, run.step_index, run.round, batch_size=batch_size,
+                          public_url=public_url, publish=publish)
+        if result.ran:
+            with sessions.begin() as session:
+                audit.record(session, actor, "alert.escalate_now", "alert", alert_id, step=run.step_index,
+                             round=run.round, people=result.people)
+            return run, result
+    raise Conflict(f"alert {alert_id}: escalation is running right now; try again in a moment")
+
+
+#: Runs "escalate now" tries to claim before giving up (each lost only to a run happening meanwhile).
+MAX_NOW_ATTEMPTS = 3
