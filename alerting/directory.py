@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from alerting import audit
+from alerting import consent
 from alerting.errors import Conflict, NotFound, ValidationError
 from alerting.models import Group, Recipient, RecipientGroup, RecipientLocation, utcnow
 from alerting.timefmt import iso
@@ -100,6 +101,8 @@ def upsert_recipients(session: Session, rows: list[RecipientInput], *, actor: st
     result.errors.sort(key=lambda e: (e.line or 0, e.index or 0))
     audit.record(session, actor, "recipients.upsert", "recipients", "", created=result.created,
                  updated=result.updated, rejected=result.rejected)
+    # People the organisation adds are messaged under its authority (employees, students): on record.
+    consent.record_import(session, actor, created=result.created, updated=result.updated)
     return result
 
 

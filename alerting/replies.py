@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from alerting import audit
-from alerting.models import Alert, AlertRecipient, AutoReply, Delivery, OptOut, Response, utcnow
-from alerting.sql import insert_ignoring_duplicates
+from alerting import audit, consent, subscriptions
+from alerting.models import Alert, AlertRecipient, AutoReply, Delivery, Response, utcnow
 from alerting.statuses import OPEN_ALERT_STATUSES, RESPONSE_RANK, AlertStatus, Channel, ResponseKind
 
 
@@ -28,6 +27,7 @@ class Intent(StrEnum):
     OTHER = "acknowledged"
     STOP = "stop"
     START = "start"
+    SUBSCRIBE = "subscribe"     # a subscription keyword (JOIN, a zone's keyword, YES): alerting/subscriptions.py
 
 
 KEYWORDS: dict[str, Intent] = {}
@@ -126,7 +126,7 @@ def may_auto_reply(session: Session, phone: str) -> bool:
 
 
 def record_inbound_sms(session: Session, phone: str, body: str, message_id: str | None, *,
-                       org_name: str, org_contact: str) -> InboundResult:
+                       org_name: str, org_contact: str, consent_key: str = "") -> InboundResult:
     """Record a reply from `phone` (E.164) and say what to answer (None: stay silent).
 
     A person with open alerts of one incident answers its newest with SAFE/HELP/anything. With
@@ -134,25 +134,44 @@ def record_inbound_sms(session: Session, phone: str, body: str, message_id: str 
     or other text gets one clarifying answer listing the codes; a bare HELP is recorded on every
     open incident (a need for help is never dropped). A reply after the alert closed is kept, but
     does not change its report.
+
+    Subscription keywords (alerting/subscriptions.py) come before answers: JOIN (or a zone's
+    keyword) asks for a YES, and a YES with a JOIN pending subscribes. With no open alert, HELP
+    answers who we are and how to reach us, and anything else a short help: never silence, and
+    never more than AUTO_REPLY_LIMIT automatic answers per window, whatever they say. Every STOP
+    and START is written to the consent log (`consent_key` keys its pseudonyms).
     """
-    coded = _CODED.match(normalize_reply(body))
+    folded = normalize_reply(body)
+    coded = _CODED.match(folded)
     intent = classify(body) if not coded else (Intent.SAFE if coded.group(2) == "1" else Intent.NEED_HELP)
     if message_id and session.scalar(select(Response.id).where(Response.provider_message_id == message_id)):
         return InboundResult(intent, None, None, duplicate=True)
-    if intent == Intent.STOP:
-        insert_ignoring_duplicates(session, OptOut.__table__, [
-            {"channel": Channel.SMS, "address": phone, "source": "sms-keyword", "created_at": utcnow()}])
+    found = None if coded else subscriptions.lookup(session, folded)
+    action = found[0].action if found else None
+    if intent == Intent.STOP or action == subscriptions.Action.STOP:
+        consent.opt_out(session, consent_key, Channel.SMS, phone, method=consent.Method.KEYWORD,
+                        source="sms-keyword", actor="sms-keyword", keyword=folded[:40])
         audit.record(session, "sms-keyword", "contact.opt_out", "channel", Channel.SMS)
-        return InboundResult(intent, None, f"{org_name}: you are unsubscribed from alerts by text and will "
-                                           f"receive no more messages. Reply START to resubscribe.")
-    if intent == Intent.START:
-        session.execute(delete(OptOut).where(OptOut.channel == Channel.SMS, OptOut.address == phone))
+        return InboundResult(Intent.STOP, None, f"{org_name}: you are unsubscribed from alerts by text and will "
+                                                f"receive no more messages. Reply START to resubscribe.")
+    if intent == Intent.START or action == subscriptions.Action.START:
+        consent.opt_in(session, consent_key, Channel.SMS, phone, method=consent.Method.KEYWORD,
+                       text_version=None, actor="sms-keyword", keyword=folded[:40])
         audit.record(session, "sms-keyword", "contact.opt_in", "channel", Channel.SMS)
-        return InboundResult(intent, None, f"{org_name}: you are subscribed to alerts by text again. "
-                                           f"Reply STOP to unsubscribe, HELP for help.")
+        return InboundResult(Intent.START, None, f"{org_name}: you are subscribed to alerts by text again. "
+                                                 f"Reply STOP to unsubscribe, HELP for help.")
 
     def answer(text: str | None) -> str | None:
         return text if text and may_auto_reply(session, phone) else None
+
+    if found is not None and action in (subscriptions.Action.JOIN, subscriptions.Action.CONFIRM):
+        handled = subscriptions.handle_keyword(session, consent_key, phone, found, org_name=org_name,
+                                               org_contact=org_contact)
+        if handled is not None:
+            return InboundResult(Intent.SUBSCRIBE, None, answer(handled.text))
+    if action == subscriptions.Action.HELP and intent != Intent.NEED_HELP:  # "INFO": who we are, nothing recorded
+        return InboundResult(intent, None, answer(subscriptions.help_text(
+            session, phone, org_name=org_name, org_contact=org_contact, found=found)))
 
     help_reply = (f"{org_name}: we have recorded that you need help. Contact: {org_contact}. "
                   f"Reply STOP to opt out.")
@@ -167,7 +186,13 @@ def record_inbound_sms(session: Session, phone: str, body: str, message_id: str 
         if closed:  # kept for the record; the report of a closed alert is frozen
             session.add(Response(alert_id=closed[0], recipient_id=closed[1], kind=kind, channel=Channel.SMS,
                                  raw_text=body[:1600], provider_message_id=message_id, counted=False))
-        return InboundResult(intent, None, answer(help_reply) if intent == Intent.NEED_HELP else None)
+        if intent == Intent.NEED_HELP and closed:
+            reply = help_reply
+        elif intent == Intent.OTHER:
+            reply = subscriptions.unknown_text(session, phone, org_name=org_name)
+        else:
+            reply = subscriptions.help_text(session, phone, org_name=org_name, org_contact=org_contact, found=found)
+        return InboundResult(intent, None, answer(reply))
     if len(opens) > 1 and intent != Intent.NEED_HELP:
         return InboundResult(intent, None, answer(_clarify(session, phone, org_name)))
     for index, found in enumerate(opens):

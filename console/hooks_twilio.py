@@ -62,7 +62,8 @@ async def inbound_sms(request: web.Request) -> web.Response:
     body = params.get("Body", "")
     result = await in_transaction(request, lambda s: replies.record_inbound_sms(
         s, phone, body, params.get("MessageSid") or None,
-        org_name=settings.org_name, org_contact=settings.org_contact))
+        org_name=settings.org_name, org_contact=settings.org_contact,
+        consent_key=request.app[RUNTIME].secret_key))
     log.info("inbound sms %s: %s, alert %s%s", params.get("MessageSid"), result.intent, result.alert_id,
              " (duplicate)" if result.duplicate else "")
     if result.alert_id is not None and not result.duplicate:
