@@ -1,6 +1,7 @@
 """Sending an alert: from "send" pressed to every message enqueued, streaming.
 
     request_send   (web)     draft -> sending, once, whoever presses send and however often
+                             (scheduled and approved sends: alerting/launching.py)
     dispatch_alert (worker)  resolve recipients chunk by chunk; per chunk write the people and one
                              pending delivery per channel, commit, then enqueue the chunk's send jobs
     sending.send_batch       (worker) claim, send, record; see alerting/sending.py
@@ -11,13 +12,13 @@ intent ("pending") before any job can see them; the database, not Redis, says wh
 """
 from __future__ import annotations
 
-from typing import Iterator, Protocol, Sequence
+from datetime import datetime
+from typing import Any, Iterator, Protocol, Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerting import audit, incidents, targeting
-from alerting import consent
 from alerting.alerts import get_alert
 from alerting.errors import Conflict, ValidationError
 from alerting.models import Alert, AlertRecipient, Delivery, OptOut, PushSubscription, utcnow
@@ -39,24 +40,35 @@ def is_urgent(alert: Alert) -> bool:
     return not alert.drill
 
 
-def request_send(session: Session, alert_id: int, *, actor: str) -> tuple[Alert, bool]:
-    """Mark a draft as sending. Returns (alert, started); a repeated press starts nothing new."""
+def request_send(session: Session, alert_id: int, *, actor: str, from_status: str = AlertStatus.DRAFT,
+                 scheduled_for: datetime | None = None, sent_by: str | None = None,
+                 **stamp: Any) -> tuple[Alert, bool]:
+    """Mark an alert as sending. Returns (alert, started); a repeated press starts nothing new.
+
+    Usually from a draft; alerting/launching.py also starts an approved alert (`from_status`
+    awaiting_approval, `stamp` = approved_by/approved_at) and a due scheduled one (`from_status`
+    scheduled, only while it is still scheduled for exactly `scheduled_for`). `sent_by` is who asked
+    for the send when it is not `actor` (the operator who scheduled it)."""
     alert = get_alert(session, alert_id)
     if alert.status in (AlertStatus.SENDING, AlertStatus.SENT):
         return alert, False
-    if alert.status != AlertStatus.DRAFT:
+    if alert.status != from_status:
         raise Conflict(f"alert {alert.id} is {alert.status} and cannot be sent")
     if targeting.count(session, alert.target) == 0:
         raise ValidationError("the target reaches no one: no recipient is in its groups or areas", field="target")
     now = utcnow()
+    where = [Alert.id == alert.id, Alert.status == from_status]
+    if scheduled_for is not None:
+        where.append(Alert.scheduled_for == scheduled_for)
     # Compare-and-set: of two operators pressing send at once, exactly one update matches.
-    changed = session.execute(update(Alert).where(Alert.id == alert.id, Alert.status == AlertStatus.DRAFT)
-                              .values(status=AlertStatus.SENDING, send_requested_at=now, sent_by=actor,
-                                      reply_code=free_reply_code(session))).rowcount
+    changed = session.execute(update(Alert).where(*where)
+                              .values(status=AlertStatus.SENDING, send_requested_at=now, sent_by=sent_by or actor,
+                                      reply_code=free_reply_code(session), **stamp)).rowcount
     session.refresh(alert)
     if not changed:
         return alert, False
-    audit.record(session, actor, "alert.send", "alert", alert.id, channels=alert.channels, drill=alert.drill)
+    extra = {"requested_by": sent_by} if sent_by and sent_by != actor else {}
+    audit.record(session, actor, "alert.send", "alert", alert.id, channels=alert.channels, drill=alert.drill, **extra)
     return alert, True
 
 
@@ -141,8 +153,6 @@ def write_pending(session: Session, alert_id: int, channel: str, rows: Sequence[
     for start in range(0, len(addresses), ADDRESS_CHUNK):
         opted_out.update(session.scalars(select(OptOut.address).where(
             OptOut.channel == channel, OptOut.address.in_(addresses[start:start + ADDRESS_CHUNK]))))
-    # Self-subscribed people are messaged only with their consent on this channel (alerting/consent.py).
-    opted_out |= consent.unconsented(session, channel, [(r.id, a) for r, a in addressed])
     now = utcnow()
     insert_ignoring_duplicates(session, Delivery.__table__, [
         {"alert_id": alert_id, "recipient_id": r.id, "channel": channel, "attempt": attempts.get(r.id, 0) + 1,

@@ -39,14 +39,64 @@ async def create_alert(request: web.Request) -> web.Response:
     return web.json_response(body, status=201)
 
 
+async def _optional_object(request: web.Request) -> dict:
+    """A JSON object body, or {} for an empty body."""
+    if not request.can_read_body or not (await request.read()).strip():
+        return {}
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object")
+    return data
+
+
 async def send_alert(request: web.Request) -> web.Response:
-    """Start sending; pressing send twice (or two operators at once) sends once."""
+    """Start sending, or schedule with `{"scheduled_for": "<ISO 8601 with offset>"}`; under the
+    two-person rule it waits for approval instead. Answers 202 with `state`: sending, scheduled or
+    awaiting_approval. Pressing send twice (or two operators at once) sends once."""
     actor = require(request, Role.OPERATOR)
-    body = await send_flow.submit(request, _alert_id(request), actor=actor)
+    data = await _optional_object(request)
+    body = await send_flow.submit(request, _alert_id(request), actor=actor, scheduled_for=data.get("scheduled_for"))
     return web.json_response(body, status=202)
 
 
+async def approve_alert(request: web.Request) -> web.Response:
+    """Two-person rule: another operator than the submitter approves; it sends (or is scheduled)."""
+    actor = require(request, Role.OPERATOR)
+    body = await send_flow.approve(request, _alert_id(request), actor=actor)
+    return web.json_response(body, status=202)
+
+
+async def reject_alert(request: web.Request) -> web.Response:
+    """Refuse an alert awaiting approval, `{"reason": "..."}`: back to draft."""
+    actor = require(request, Role.OPERATOR)
+    data = await _optional_object(request)
+    return web.json_response(await send_flow.reject(request, _alert_id(request), data.get("reason"), actor=actor))
+
+
+async def unschedule_alert(request: web.Request) -> web.Response:
+    """A scheduled alert back to draft, to edit it."""
+    actor = require(request, Role.OPERATOR)
+    return web.json_response(await send_flow.unschedule(request, _alert_id(request), actor=actor))
+
+
+async def reschedule_alert(request: web.Request) -> web.Response:
+    """A scheduled alert to another time, `{"scheduled_for": "<ISO 8601 with offset>"}`."""
+    actor = require(request, Role.OPERATOR)
+    data = await _optional_object(request)
+    return web.json_response(await send_flow.reschedule(request, _alert_id(request), data.get("scheduled_for"),
+                                                        actor=actor))
+
+
+async def cancel_scheduled_alert(request: web.Request) -> web.Response:
+    """Cancel a scheduled alert, or one awaiting approval, before it goes out."""
+    actor = require(request, Role.OPERATOR)
+    return web.json_response(await send_flow.cancel(request, _alert_id(request), actor=actor))
+
+
 async def get_alert(request: web.Request) -> web.Response:
+    if request.match_info["alert_id"].endswith(".cap") or "application/cap+xml" in request.headers.get("Accept", ""):
+        from console import api_cap  # the alert as CAP 1.2 (issue 7)
+        return await api_cap.get_alert_cap(request)
     require(request, Role.VIEWER)
     alert_id = _alert_id(request)
     org_name = request.app[RUNTIME].settings.org_name

@@ -16,7 +16,7 @@ from rq.exceptions import DuplicateJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from alerting import dispatch, sending
+from alerting import dispatch, launching, sending
 from escalation import engine
 from ops import defaults
 from ops.queues import DEFAULT, URGENT, queue
@@ -103,3 +103,77 @@ def escalate(alert_id: int, step_index: int, round: int) -> dict:
                              publish=publisher(rt.redis))
     return {"ran": result.ran, "people": result.people, "messages": result.messages,
             "notice_alert_id": result.notice_alert_id}
+
+
+# --- Scheduled sends (alerting/launching.py): one job per (alert, time), and the safety net. ---
+
+#: Longest the job that starts a scheduled send may take (it only marks the alert and enqueues dispatch).
+SEND_SCHEDULED_JOB_TIMEOUT_S = 120
+
+
+def scheduled_send_job_id(alert_id: int, at: datetime) -> str:
+    """The one job id of an alert's send at a time; a reschedule gets a new id, the old job goes stale."""
+    return f"send-scheduled-{alert_id}-{int(launching.utc(at).timestamp())}"
+
+
+class RQSendScheduler:
+    """Schedules the job that sends a scheduled alert at its time (workers run RQ's scheduler)."""
+
+    def __init__(self, redis: Redis):
+        self._redis = redis
+
+    def schedule_send(self, alert_id: int, at: datetime, *, urgent: bool) -> bool:
+        """Schedule the job (a time already past: due at once). False if it is already scheduled,
+        queued or running; a job that ended while the alert is still scheduled is replaced."""
+        at = launching.utc(at)
+        q = queue(self._redis, URGENT if urgent else DEFAULT)
+        job_id = scheduled_send_job_id(alert_id, at)
+        for _ in range(2):
+            try:
+                q.enqueue_at(at, "ops.jobs.send_scheduled", alert_id, at.isoformat(), job_id=job_id, unique=True,
+                             job_timeout=SEND_SCHEDULED_JOB_TIMEOUT_S, retry=Retry(max=3, interval=[5, 30, 120]),
+                             result_ttl=86400, failure_ttl=7 * 86400,
+                             description=f"send scheduled alert {alert_id} at {at.isoformat()}")
+                return True
+            except DuplicateJobError:
+                old = Job.fetch(job_id, connection=self._redis, serializer=JSONSerializer)
+                if old.get_status(refresh=True) not in ENDED_JOB_STATUSES:
+                    return False
+                old.delete()
+        return False
+
+
+def start_scheduled(rt: Runtime, alert_id: int, at: datetime, *, now: datetime | None = None) -> bool:
+    """Send a scheduled alert if it is still scheduled for `at` and due; True if this call started it."""
+    with rt.sessions.begin() as session:
+        outcome = launching.start_due(session, alert_id, at, now=now)
+        urgent = dispatch.is_urgent(outcome.alert)
+    if outcome.changed:
+        rt.enqueuer.enqueue_dispatch(alert_id, urgent=urgent)
+        engine.schedule_alert(rt.sessions, RQStepScheduler(rt.redis), alert_id)
+        log.info("alert %s: scheduled send started", alert_id)
+    return outcome.changed
+
+
+def send_scheduled(alert_id: int, at: str) -> dict:
+    return {"started": start_scheduled(runtime(), alert_id, datetime.fromisoformat(at))}
+
+
+def ensure_scheduled_jobs(rt: Runtime) -> int:
+    """Make sure every scheduled alert has its job (Redis may have lost it); one already past its
+    time is due at once. Returns how many jobs were (re)created. Idempotent: job ids are
+    deterministic and a job sends only an alert still scheduled for its time."""
+    with rt.sessions.begin() as session:
+        pending = launching.scheduled(session)
+    made = sum(RQSendScheduler(rt.redis).schedule_send(alert_id, at, urgent=not drill)
+               for alert_id, at, drill in pending)
+    if made:
+        log.info("scheduled %d lost scheduled-send job(s) again", made)
+    return made
+
+
+# --- CAP feeds (ops/cap_poll.py): each followed feed is polled by a chain of self-re-arming jobs. ---
+
+def poll_cap_feed(feed_id: int, token: str) -> dict:
+    from ops import cap_poll
+    return cap_poll.poll_chain(runtime(), feed_id, token)

@@ -1,5 +1,8 @@
 """Start-up reconciliation: the database says what was still to do; Redis is told again.
 
+The same `ensure_scheduled_jobs` also runs every SAFETY_NET_S in the web process (console/pages_schedule.py),
+so a scheduled alert whose job a Redis restart lost still goes out, at most that late.
+
 Safe to run any number of times: dispatch is idempotent and a send job only sends rows it claims.
 """
 from __future__ import annotations
@@ -13,7 +16,7 @@ from alerting import dispatch, sending
 from alerting.models import Alert
 from alerting.statuses import AlertStatus
 from escalation import engine as escalation
-from ops.jobs import RQStepScheduler
+from ops.jobs import RQStepScheduler, ensure_scheduled_jobs
 from ops.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -33,4 +36,6 @@ def reconcile(runtime: Runtime) -> int:
         log.info("reconciled %d sending alert(s); %d had stale claims", len(alerts), len(stale_alerts))
     # Escalation: schedule again every policy run of an open alert not yet recorded as run.
     escalation.reconcile(runtime.sessions, RQStepScheduler(runtime.redis))
+    # Scheduled sends: every scheduled alert gets its job again (one past its time is sent at once).
+    ensure_scheduled_jobs(runtime)
     return len(alerts)
