@@ -46,6 +46,13 @@ def get_zone(session: Session, name: str) -> Zone:
     return zone
 
 
+def get_zone_by_id(session: Session, zone_id: int) -> Zone:
+    zone = session.get(Zone, zone_id)
+    if zone is None:
+        raise NotFound(f"no zone with id {zone_id}")
+    return zone
+
+
 def zone_as_dict(session: Session, zone: Zone) -> dict[str, Any]:
     (key, value), = zone.area.items()
     fence = targeting.parse_area(key, value, "zone")
@@ -62,3 +69,8 @@ def delete_zone(session: Session, name: str, *, actor: str) -> None:
     zone = get_zone(session, name)
     session.delete(zone)
     audit.record(session, actor, "zone.delete", "zone", zone.id, name=name)
+
+
+def people_inside(session: Session, name: str) -> int:
+    """How many people have a location inside the named zone (what a target naming it reaches)."""
+    return targeting.count(session, {"zones": [name]})
