@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from alerting import audit
-from alerting.errors import ValidationError
+from alerting.errors import NotFound, ValidationError
 from alerting.models import ApiToken, utcnow
 from alerting.statuses import Role
 
@@ -37,3 +37,18 @@ def role_for(session: Session, token: str) -> tuple[int, str] | None:
         return None
     session.execute(update(ApiToken).where(ApiToken.id == row[0]).values(last_used_at=utcnow()))
     return row[0], row[1]
+
+
+def list_tokens(session: Session) -> list[ApiToken]:
+    """Every token, live ones first, newest first (never the secret: only its digest is stored)."""
+    return list(session.scalars(select(ApiToken).order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc())))
+
+
+def revoke_token(session: Session, token_id: int, *, actor: str) -> None:
+    """Stop a token working at once; revoking a revoked token changes nothing."""
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"no API token with id {token_id}")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit.record(session, actor, "token.revoke", "token", token.id, role=token.role, label=token.label)

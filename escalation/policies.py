@@ -180,3 +180,35 @@ def ensure_default_policy(session: Session, available_channels: Iterable[str]) -
     session.add(EscalationPolicy(name=DEFAULT_POLICY, steps=steps, final=None, created_by="tocsin"))
     audit.record(session, "tocsin", "policy.create", "policy", DEFAULT_POLICY, steps=len(steps), final=False)
     return True
+
+
+#: How each channel is named in a policy's summary.
+CHANNEL_WORDS = {"sms": "SMS", "voice": "voice", "email": "email", "push": "web push"}
+
+
+def duration_in_words(seconds: int) -> str:
+    """300 -> "5 min", 90 -> "1 min 30 s", 5400 -> "1 h 30 min"."""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else "", f"{secs} s" if secs else ""]
+    return " ".join(p for p in parts if p) or "0 s"
+
+
+def _channels_in_words(channels: list[str]) -> str:
+    names = [CHANNEL_WORDS.get(c, c) for c in channels]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def in_words(steps: list[dict[str, Any]], final: dict[str, Any] | None) -> list[str]:
+    """A policy as sentences, one per step: "after 5 min: SMS and voice again, 3 times every 10 min"."""
+    lines = []
+    for step in steps:
+        line = f"after {duration_in_words(step['after_s'])}: {_channels_in_words(step['channels'])} again"
+        if step.get("repeat", 1) > 1:
+            line += f", {step['repeat']} times every {duration_in_words(step.get('every_s') or 0)}"
+        lines.append(line)
+    if final is not None:
+        count = len(final["notify"])
+        lines.append(f"after {duration_in_words(final['after_s'])}: notify {count} supervisor{'s' if count != 1 else ''} "
+                     f"({', '.join(final['notify'])}) by {_channels_in_words(final['channels'])} of who is still silent")
+    return lines
