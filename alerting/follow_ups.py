@@ -13,7 +13,9 @@ exactly the same people on the same channels. So a follow-up is a new alert
 
 Policies, each written here once for the console and the API:
 
-- Only an alert whose send has started can be followed up (a draft reached no one).
+- Only an alert whose send has started, and whose recipients are written, can be followed up (a
+  draft reached no one; an alert sent seconds ago whose recipients are not yet written is cancelled
+  instead, which stops it before anything goes out).
 - A false alarm also stops the original (cancelled: nothing more of it is sent and it escalates no
   further), so no one is called about an emergency that does not exist.
 - False alarms and all-clears tell people the danger is over: severity minor and no escalation
@@ -106,10 +108,14 @@ def message_for(session: Session, original: Alert, kind: Any, text: str | None) 
     return text
 
 
-def check_can_follow(alert: Alert) -> None:
+def check_can_follow(session: Session, alert: Alert) -> None:
+    """A follow-up needs people to reach: the alert was sent and its recipients are written."""
     if alert.status in NOT_SENT or alert.send_requested_at is None:
         raise Conflict(f"alert {alert.id} was never sent ({alert.status}), so it reached no one: "
                        f"there is nothing to follow up")
+    if audience(session, alert.id) == 0:
+        raise Conflict(f"alert {alert.id} has not reached anyone yet (its send started moments ago): cancel it "
+                       f"to stop it before anything goes out, or follow it up in a few seconds")
 
 
 def audience(session: Session, alert_id: int) -> int:
@@ -123,7 +129,7 @@ def create_follow_up(session: Session, alert_id: int, kind: Any, text: str | Non
     """Create (not send) the follow-up alert; see the module docstring for what it carries."""
     kind = _kind(kind)
     original = alerts.get_alert(session, alert_id)
-    check_can_follow(original)
+    check_can_follow(session, original)
     message = message_for(session, original, kind, text)
     if len(message) > alerts.MAX_MESSAGE:
         raise ValidationError(f"message is longer than {alerts.MAX_MESSAGE} characters ({len(message)})",

@@ -320,7 +320,7 @@ async def do_action(request: web.Request) -> web.Response:
 def _follow_up_view(session: Session, alert_id: int, kind: str, message: str | None) -> dict[str, Any]:
     view = alert_view(session, alert_id)
     original = alerts.get_alert(session, alert_id)
-    follow_ups.check_can_follow(original)
+    follow_ups.check_can_follow(session, original)
     kind = follow_ups.FollowKind(kind)
     return {**view, "kind": kind.value, "kind_words": follow_ups.TITLE_PREFIX[kind],
             "audience": follow_ups.audience(session, alert_id), "sent_at_words": follow_ups.sent_at_words(original),

@@ -83,6 +83,11 @@ async def test_follow_ups_are_refused_for_a_draft_and_bad_input_is_named(system:
     refused = await system.call("POST", f"/api/v1/alerts/{draft['id']}/follow-ups", expect=409,
                                 json={"kind": "false_alarm", "send": True})
     assert "never sent" in refused["error"]["message"]
+    await system.call("POST", f"/api/v1/alerts/{draft['id']}/send", expect=202)
+    refused = await system.call("POST", f"/api/v1/alerts/{draft['id']}/follow-ups", expect=409,
+                                json={"kind": "false_alarm", "send": True})
+    assert "not reached anyone yet" in refused["error"]["message"] and "cancel it" in refused["error"]["message"]
+    await system.drain()
     sent = await sent_alert(system)
     for body, field in (({"kind": "oops"}, "kind"), ({"kind": "correction"}, "message"),
                         ({"kind": "update", "message": "  "}, "message"),
