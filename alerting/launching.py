@@ -127,8 +127,8 @@ def _check_reaches_someone(session: Session, alert: Alert) -> None:
 
 def _cas(session: Session, alert: Alert, expected: tuple[str, ...], *extra_where: Any, **values: Any) -> bool:
     changed = session.execute(update(Alert).where(Alert.id == alert.id, Alert.status.in_(expected), *extra_where)
-                              .values(**values)).rowcount
-    session.refresh(alert)
+                              .values(**values).execution_options(synchronize_session=False)).rowcount
+    session.refresh(alert)  # read back what the database now holds (naive UTC datetimes on SQLite)
     return bool(changed)
 
 

@@ -176,7 +176,7 @@ def launch(session: Session, secret: str, *, approval_severity: str | None, avai
     claimed = session.execute(update(QuickLaunch).where(
         QuickLaunch.id == quick_launch.id, QuickLaunch.revoked_at.is_(None),
         or_(QuickLaunch.last_used_at.is_(None), QuickLaunch.last_used_at <= now - WINDOW))
-        .values(last_used_at=now)).rowcount
+        .values(last_used_at=now).execution_options(synchronize_session=False)).rowcount
     if not claimed:
         last = session.scalar(select(Alert).where(Alert.origin == origin_of(quick_launch))
                               .order_by(Alert.id.desc()).limit(1))

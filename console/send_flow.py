@@ -41,9 +41,10 @@ async def describe(request: web.Request, alert_id: int, *, started: bool = False
     def read(session: Session) -> dict[str, Any]:
         alert = alerts.get_alert(session, alert_id)
         body = alerts.summary(session, alert)
+        # Until dispatch has written everyone, the target says how many it reaches.
         body.update(state=launching.state_of(alert), started=started,
-                    audience=targeting.count(session, alert.target) if alert.send_requested_at is None
-                    else body["recipients"])
+                    audience=alert.recipient_count if alert.resolved_at is not None
+                    else targeting.count(session, alert.target))
         return body
     return await in_transaction(request, read)
 
