@@ -171,6 +171,8 @@ class Alert(Base):
     template_id: Mapped[int | None] = mapped_column(ForeignKey("alert_templates.id", ondelete="SET NULL"))
     #: How it was launched: "console", "api", "quick_launch:<id>", "schedule", "escalation".
     origin: Mapped[str | None] = mapped_column(String(60))
+    #: The CAP message it came from or goes out as (migration 0009, alerting/cap/document.py).
+    cap: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     incident: Mapped[Incident] = relationship(lazy="joined", foreign_keys=[incident_id])
     __table_args__ = (Index("ix_alerts_status_scheduled_for", "status", "scheduled_for"),)
 
@@ -353,6 +355,38 @@ class QuickLaunch(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class CapFeed(Base):
+    """An upstream CAP Atom/RSS feed we follow, with the rule for what its alerts become."""
+    __tablename__ = "cap_feeds"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    #: {"events": [..], "min_severity": "severe", "action": "draft"|"send", "template_id", "policy",
+    #:  "channels": [..]}: see alerting/cap/feeds.py.
+    rule: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    interval_s: Mapped[int] = mapped_column(Integer, default=60)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_polled_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CapSeen(Base):
+    """A CAP message handled once: inserted before it is acted on (a feed's duplicate is skipped).
+    Imports by hand have no feed; every row names the alert it became, for Update/Cancel links."""
+    __tablename__ = "cap_seen"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feed_id: Mapped[int | None] = mapped_column(ForeignKey("cap_feeds.id", ondelete="CASCADE"))
+    sender: Mapped[str] = mapped_column(String(300))
+    identifier: Mapped[str] = mapped_column(String(300))
+    sent: Mapped[str] = mapped_column(String(40))  # ISO 8601 in UTC, so equal instants compare equal
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    outcome: Mapped[str] = mapped_column(String(40), default="")
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("feed_id", "sender", "identifier", "sent", name="uq_cap_seen_once"),
+                      Index("ix_cap_seen_sender_identifier", "sender", "identifier"))
 
 
 # ---- Self-service subscription and consent (issue 10, migration 0010) ------------------------------

@@ -72,6 +72,8 @@ def serve(settings: Settings, *, prepare: Callable[[Runtime], None] | None = Non
         if prepare:
             prepare(runtime)
         reconcile(runtime)
+        from ops import cap_poll
+        cap_poll.start_all(runtime)  # followed CAP feeds: one chain of polls each (ops/cap_poll.py)
         app = create_app(runtime)
         if run_sandbox:
             app.add_subapp("/sandbox/", create_sandbox_app(
