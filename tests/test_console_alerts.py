@@ -153,6 +153,9 @@ async def test_escalate_now_cancel_and_close_from_the_console(system: System) ->
             attempts = sorted(session.execute(select(Delivery.recipient_id, Delivery.attempt)
                                               .where(Delivery.alert_id == alert["id"], Delivery.attempt == 2)))
         assert len(attempts) == 2, "the two silent people got the step now, not in an hour"
+        silent_one = await page(operator, f"{alert_url}/people/P00001")
+        assert "escalation step 1 (round 1) re-sent to them" in silent_one and "SMS attempt 2" in silent_one
+        assert "escalation step" not in await page(operator, f"{alert_url}/people/P00000"), "they had answered"
         again = await system.call("POST", f"/api/v1/alerts/{alert['id']}/escalate", expect=409)
         assert "already run" in again["error"]["message"]
         status, _, _ = await post_form(operator, f"{alert_url}/actions/cancel", f"{alert_url}/actions/cancel", {})
@@ -199,3 +202,36 @@ async def test_the_event_stream_tells_of_an_answer(system: System) -> None:
 
 def _listeners(system: System, alert_id: int) -> int:
     return dict(system.runtime.redis.pubsub_numsub(f"tocsin:alert:{alert_id}"))[f"tocsin:alert:{alert_id}".encode()]
+
+
+async def test_a_large_group_shows_its_first_people_and_a_more_link(system: System, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from console import pages_alerts
+    monkeypatch.setattr(pages_alerts, "PAGE", 2)
+    await people(system, 5)
+    alert = await sent_alert(system, channels=("sms",))
+    viewer = await console_user(system.runtime, system.base_url, "viewer")
+    try:
+        html = await page(viewer, f"{system.base_url}/alerts/{alert['id']}")
+        silent = html[html.index('data-group="no_response"'):html.index('data-group="safe"')]
+        assert silent.count('data-person="') == 2 and ">5<" in silent
+        more = silent.split('class="more" href="')[1].split('"')[0].replace("&amp;", "&")
+        rest = await page(viewer, f"{system.base_url}{more}")
+        assert "P00002" in rest and "P00003" in rest and "P00000" not in rest
+        last = rest.split('more&hellip;')[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+        assert "P00004" in await page(viewer, f"{system.base_url}{last}")
+    finally:
+        await viewer.close()
+
+
+async def test_a_draft_links_to_its_review_and_has_no_board(system: System) -> None:
+    await people(system, 1)
+    draft = await system.call("POST", "/api/v1/alerts", expect=201, json={
+        "title": "Draft", "message": "M", "channels": ["sms"], "target": {"groups": ["Everyone"]}, "drill": True})
+    operator = await console_user(system.runtime, system.base_url, "operator")
+    try:
+        html = await page(operator, f"{system.base_url}/alerts/{draft['id']}")
+        assert f'href="/compose/{draft["id"]}/review"' in html and 'class="mode-banner drill"' in html
+        assert 'data-group="safe"' not in html and "False alarm" not in html
+        await page(operator, f"{system.base_url}/alerts/{draft['id']}/follow-up?kind=false_alarm", 409)
+    finally:
+        await operator.close()
