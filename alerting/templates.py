@@ -6,7 +6,8 @@ Two kinds of placeholder:
   send time (alerting/personalize.py).
 
 Placeholders are data, never code: a value is inserted as text, once, and never re-read as a
-template (so a value containing `{first_name}` or `{{...}}` stays literally that). Only
+template (so a value containing `{hazard}` or `{{7*7}}` stays literally that). A value spelling a
+per-person placeholder (`{first_name}`) is refused, since the send would fill it per person. Only
 `{lowercase_name}` is a placeholder; other braces are ordinary text.
 """
 from __future__ import annotations
@@ -130,38 +131,78 @@ def fill(text: str, values: dict[str, str], *, keep: Iterable[str] = PERSONAL) -
     return PLACEHOLDER.sub(replace, text)
 
 
-def check_values(template: AlertTemplate, values: Any) -> dict[str, str]:
+def check_values(template: AlertTemplate, values: Any, *, texts: dict[str, Any] | None = None) -> dict[str, str]:
+    """The operator's values, checked: every operator placeholder the texts use must have one line of
+    text. Every missing or bad value is reported at once (`errors`), each naming its placeholder.
+
+    A value may not spell a per-person placeholder (`{first_name}`): it would be filled per person at
+    send time, which is not what the operator who typed it could have meant."""
     if values is None:
         values = {}
     if not isinstance(values, dict):
         raise ValidationError('values must be an object such as {"building": "Library"}', field="values")
+    needed = operator_placeholders(template) if texts is None else [
+        p for p in placeholders(*_texts_of(texts)) if p not in PERSONAL]
     clean: dict[str, str] = {}
-    for name in operator_placeholders(template):
+    errors: list[dict[str, str]] = []
+    for name in needed:
         value = values.get(name)
+        field = f"values.{name}"
         if not isinstance(value, str) or not value.strip():
-            raise ValidationError(f"fill in {{{name}}}", field=f"values.{name}")
-        if len(value) > MAX_VALUE or "\n" in value.strip():
-            raise ValidationError(f"{{{name}}} must be one line of at most {MAX_VALUE} characters",
-                                  field=f"values.{name}")
-        clean[name] = value.strip()
+            errors.append({"field": field, "message": f"fill in {{{name}}}"})
+        elif len(value) > MAX_VALUE or "\n" in value.strip():
+            errors.append({"field": field, "message": f"{{{name}}} must be one line of at most {MAX_VALUE} characters"})
+        elif any(m.group(1) in PERSONAL for m in PLACEHOLDER.finditer(value)):
+            errors.append({"field": field, "message": f"{{{name}}} cannot contain {{first_name}}, {{name}} or "
+                                                      f"{{zone}}: write those in the message itself"})
+        else:
+            clean[name] = value.strip()
+    if errors:
+        raise ValidationError(errors[0]["message"], field=errors[0]["field"], errors=errors)
     return clean
 
 
+def _texts_of(texts: dict[str, Any]) -> list[str]:
+    found = [texts.get("title") or "", texts.get("message") or "", *(texts.get("variants") or {}).values()]
+    for translation in (texts.get("translations") or {}).values():
+        found.extend([translation.get("title") or "", translation.get("message") or "",
+                      *(translation.get("variants") or {}).values()])
+    return [t for t in found if isinstance(t, str)]
+
+
+def texts_of(template: AlertTemplate) -> dict[str, Any]:
+    """The template's words as an alert carries them (title, message, variants, translations)."""
+    return {"title": template.title, "message": template.message, "variants": dict(template.variants or {}),
+            "translations": {lang: dict(entry) for lang, entry in (template.translations or {}).items()}}
+
+
 def alert_data(template: AlertTemplate, values: Any, *, target: Any = None, channels: Any = None,
-               policy: Any = ..., drill: bool = False, severity: Any = None) -> dict[str, Any]:
+               policy: Any = ..., drill: bool = False, severity: Any = None,
+               texts: dict[str, Any] | None = None) -> dict[str, Any]:
     """The JSON alerts.create_alert takes, from a template and the operator's values. Omitted
-    target, channels, policy and severity come from the template."""
-    filled = check_values(template, values)
+    target, channels, policy and severity come from the template.
+
+    `texts` are the template's words as the operator edited them in the composer (same shape as
+    `texts_of`); the values fill whatever placeholders they still hold."""
+    if template.archived_at is not None:
+        raise Conflict(f"the template {template.name!r} is archived")
+    texts = texts if texts is not None else texts_of(template)
+    filled = check_values(template, values, texts=texts)
     chosen_channels = channels if channels is not None else list(template.channels)
-    variants = {c: fill(t, filled) for c, t in (template.variants or {}).items() if c in chosen_channels}
-    translations = {}
-    for lang, translation in (template.translations or {}).items():
-        translations[lang] = {k: fill(translation[k], filled) for k in ("title", "message") if translation.get(k)}
+    chosen = chosen_channels if isinstance(chosen_channels, list) else []
+    variants = {c: fill(t, filled) for c, t in (texts.get("variants") or {}).items()
+                if c in chosen and isinstance(t, str) and t.strip()}
+    translations: dict[str, Any] = {}
+    for lang, translation in (texts.get("translations") or {}).items():
+        if not isinstance(translation, dict) or not (translation.get("message") or "").strip():
+            continue
+        translations[lang] = {k: fill(translation[k], filled) for k in ("title", "message")
+                              if isinstance(translation.get(k), str) and translation[k].strip()}
         if translation.get("variants"):
             translations[lang]["variants"] = {c: fill(t, filled) for c, t in translation["variants"].items()
-                                              if c in chosen_channels}
+                                              if c in chosen and isinstance(t, str) and t.strip()}
     data: dict[str, Any] = {
-        "title": fill(template.title, filled), "message": fill(template.message, filled),
+        "title": fill(texts.get("title") or "", filled), "message": fill(texts.get("message") or "", filled),
         "variants": variants, "translations": translations, "channels": chosen_channels,
         "severity": severity or template.severity, "drill": drill, "template_id": template.id,
     }
@@ -217,7 +258,10 @@ def _check_template(session: Session, data: Any, available_channels: Iterable[st
             raise ValidationError(f"language {lang!r} must be a two-letter code such as es", field="translations")
         if not isinstance(translation, dict):
             raise ValidationError(f"translations.{lang} must be an object", field=f"translations.{lang}")
-        entry = {k: _text(translation, k, 300 if k == "title" else MAX_TEXT, required=False) for k in ("title", "message")}
+        try:
+            entry = {k: _text(translation, k, 300 if k == "title" else MAX_TEXT, required=False) for k in ("title", "message")}
+        except ValidationError as exc:
+            raise ValidationError(f"translations.{lang}: {exc.message}", field=f"translations.{lang}.{exc.field}") from None
         if not entry["message"]:
             continue  # an empty language block is dropped, not an error
         entry_variants = translation.get("variants") or {}

@@ -1,9 +1,11 @@
 """Voice calls: what a call says, in which language, and what the keys pressed during it mean.
 
 The call itself is placed by `channels/twilio_voice.py`; the provider then asks the console what to
-say (console/hooks_voice.py), which reads the call's context here. The alert's own message is said
-as the operator wrote it; only our framing (who it is from, the drill notice, the key prompts and
-confirmations) is translated, into English, Spanish and French. Any other locale hears English.
+say (console/hooks_voice.py), which reads the call's context here. The message is the alert's voice
+text in the person's language when the alert carries a translation for it (else as the operator
+wrote it), with the person's placeholders filled; our framing (who it is from, the drill notice, the
+key prompts and confirmations) is translated into English, Spanish and French. Any other locale
+hears English framing.
 
 A key press is recorded like an SMS reply, with the provider's call id and the key as the response's
 message id: a provider retrying the same request records it once, and pressing the same key twice
@@ -18,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from alerting import personalize
 from alerting.models import Alert, Delivery, OptOut, Recipient, Response, utcnow
 from alerting.rendering import DRILL_PREFIX
 from alerting.replies import record_response
@@ -124,18 +127,21 @@ class CallContext:
 
 
 def call_context(session: Session, delivery_id: int) -> CallContext | None:
-    """The context of a voice delivery; None if there is no such voice delivery."""
+    """The context of a voice delivery; None if there is no such voice delivery. The message is the
+    alert's voice text in the person's language (when the alert has it), with their placeholders filled."""
     row = session.execute(
-        select(Delivery.alert_id, Delivery.recipient_id, Recipient.locale, Alert.message, Alert.drill, Alert.status,
-               Alert.variants)
-        .join(Alert, Alert.id == Delivery.alert_id).join(Recipient, Recipient.id == Delivery.recipient_id)
+        select(Delivery.alert_id, Delivery.recipient_id)
         .where(Delivery.id == delivery_id, Delivery.channel == Channel.VOICE)).first()
     if row is None:
         return None
-    alert_id, recipient_id, locale, message, drill, status, variants = row
-    message = (variants or {}).get("voice") or message  # the voice variant, when the alert has one
-    return CallContext(delivery_id, alert_id, recipient_id, locale or "en", message, bool(drill),
-                       status in OPEN_ALERT_STATUSES)
+    alert_id, recipient_id = row
+    alert = session.get(Alert, alert_id)
+    person = personalize.people(session, alert, [recipient_id]).get(recipient_id) if alert is not None else None
+    if alert is None or person is None:
+        return None
+    message = personalize.fill(alert.text_for(Channel.VOICE, person.locale), person.values)
+    return CallContext(delivery_id, alert_id, recipient_id, person.locale or "en", message, bool(alert.drill),
+                       alert.status in OPEN_ALERT_STATUSES)
 
 
 def record_key(session: Session, context: CallContext, digits: str, call_sid: str) -> bool:

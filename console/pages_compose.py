@@ -1,8 +1,503 @@
-"""(placeholder: routes added by the part of the console this module owns)"""
+"""The composer: pick a template or write freely, target, review, send.
+
+    GET  /compose                      template cards, then the form (`?template=<id>` or `?template=free`)
+    POST /compose                      create a draft, then its review page
+    GET  /compose/{id}/edit            the draft's form again; POST saves it (alerting/drafts.py)
+    GET  /compose/{id}/review          the final confirmation: LIVE or DRILL, audience, channels, exact texts
+    POST /compose/{id}/send            console/send_flow.submit, then /alerts/{id}
+    POST /compose/preview              (script) what each channel will say while composing (HTML fragment)
+
+Every check is the core's (alerts.create_alert, templates.alert_data, drafts.update_draft); this module
+turns form fields into the core's JSON and the core's errors into messages next to the fields. The mode
+(LIVE or DRILL) has no default: an operator must choose it, and the review page and its button repeat it.
+"""
 from __future__ import annotations
 
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any
+
 from aiohttp import web
+from multidict import MultiDictProxy
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from alerting import alerts, drafts, targeting, templates, zones
+from alerting.compose import email_content, push_payload
+from alerting.errors import Conflict, ValidationError
+from alerting.models import Alert, AlertTemplate, EscalationPolicy, Group, RecipientLocation, Zone
+from alerting.rendering import sms_text
+from alerting.statuses import AlertStatus, Role, Severity
+from alerting.voice import CallContext
+from channels.segments import count_segments
+from console import send_flow
+from console.db import in_transaction
+from console.keys import RUNTIME
+from console.render import CHANNEL_NAMES, render
+from console.session import require_page
+
+#: The `policy` select's value for "no escalation" (an empty value would look like "not chosen").
+NO_POLICY = "__none__"
+MODES = ("live", "drill")
 
 
 def setup(app: web.Application) -> None:
     """Register this module's routes."""
+    app.router.add_get("/compose", compose_page)
+    app.router.add_post("/compose", compose_submit)
+    app.router.add_post("/compose/preview", channel_preview)
+    app.router.add_get("/compose/{alert_id}/edit", edit_page)
+    app.router.add_post("/compose/{alert_id}/edit", edit_submit)
+    app.router.add_get("/compose/{alert_id}/review", review_page)
+    app.router.add_post("/compose/{alert_id}/send", send)
+
+
+# ---- the form ------------------------------------------------------------------------------------
+
+def _alert_id(request: web.Request) -> int:
+    raw = request.match_info["alert_id"]
+    if not raw.isdigit():
+        raise web.HTTPNotFound()
+    return int(raw)
+
+
+def blank_form() -> dict[str, Any]:
+    return {"template_id": None, "values": {}, "title": "", "message": "", "variants": {}, "translations": {},
+            "channels": [], "severity": str(Severity.SEVERE), "policy": "", "mode": "", "groups": [], "zones": [],
+            "geometry": "", "circle": ""}
+
+
+def form_from_template(template: AlertTemplate, default_policy: str) -> dict[str, Any]:
+    texts = templates.texts_of(template)
+    target = template.target or {}
+    return {**blank_form(), **texts, "template_id": template.id, "channels": list(template.channels),
+            "severity": template.severity, "policy": template.policy or default_policy,
+            "groups": list(target.get("groups", [])), "zones": list(target.get("zones", [])),
+            "geometry": json.dumps(target["geometry"]) if target.get("geometry") else "",
+            "circle": json.dumps(target["circle"]) if target.get("circle") else ""}
+
+
+def form_from_alert(alert: Alert) -> dict[str, Any]:
+    target = alert.target or {}
+    return {**blank_form(), "title": alert.title, "message": alert.message, "variants": dict(alert.variants or {}),
+            "translations": dict(alert.translations or {}), "channels": list(alert.channels),
+            "severity": alert.severity, "policy": alert.policy or NO_POLICY,
+            "mode": "drill" if alert.drill else "live", "groups": list(target.get("groups", [])),
+            "zones": list(target.get("zones", [])),
+            "geometry": json.dumps(target["geometry"]) if target.get("geometry") else "",
+            "circle": json.dumps(target["circle"]) if target.get("circle") else ""}
+
+
+def form_from_post(post: MultiDictProxy[Any]) -> dict[str, Any]:
+    """The submitted fields, as the form shows them again if something needs fixing."""
+    form = blank_form()
+    text = lambda key: str(post.get(key, "")).replace("\r\n", "\n")  # noqa: E731
+    raw_template = text("template_id")
+    form["template_id"] = int(raw_template) if raw_template.isdigit() else None
+    for key in ("title", "message", "severity", "policy", "mode", "geometry", "circle"):
+        form[key] = text(key).strip()
+    for key in ("channels", "groups", "zones"):
+        form[key] = [str(v) for v in post.getall(key, [])]
+    for key in post:
+        if key.startswith("value."):
+            form["values"][key[6:]] = text(key)
+        elif key.startswith("variant."):
+            form["variants"][key[8:]] = text(key)
+        elif key.startswith("tr.") and key.count(".") >= 2:
+            _, lang, rest = key.split(".", 2)
+            entry = form["translations"].setdefault(lang, {})
+            if rest.startswith("variant."):
+                entry.setdefault("variants", {})[rest[8:]] = text(key)
+            elif rest in ("title", "message"):
+                entry[rest] = text(key)
+    return form
+
+
+def _json_field(raw: str, field: str, example: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"{field} is not valid JSON ({exc.msg} at character {exc.pos}); {example}",
+                              field=f"target.{field}") from None
+
+
+def target_of(form: dict[str, Any]) -> dict[str, Any]:
+    target: dict[str, Any] = {}
+    if form["groups"]:
+        target["groups"] = form["groups"]
+    if form["zones"]:
+        target["zones"] = form["zones"]
+    if form["geometry"]:
+        target["geometry"] = _json_field(form["geometry"], "geometry",
+                                         'paste a GeoJSON Polygon: {"type": "Polygon", "coordinates": [[[lon, lat], ...]]}')
+    if form["circle"]:
+        target["circle"] = _json_field(form["circle"], "circle", 'e.g. {"lat": 38.9, "lon": -77.0, "radius_m": 500}')
+    return target
+
+
+def _texts(form: dict[str, Any]) -> dict[str, Any]:
+    """The operator's words; empty variants and translations are left out (the message stands in)."""
+    variants = {c: t.strip() for c, t in form["variants"].items() if c in form["channels"] and t.strip()}
+    translations = {}
+    for lang, entry in form["translations"].items():
+        if not (entry.get("message") or "").strip():
+            continue
+        clean = {k: entry[k].strip() for k in ("title", "message") if (entry.get(k) or "").strip()}
+        entry_variants = {c: t.strip() for c, t in (entry.get("variants") or {}).items()
+                          if c in form["channels"] and t.strip()}
+        if entry_variants:
+            clean["variants"] = entry_variants
+        translations[lang] = clean
+    return {"title": form["title"], "message": form["message"], "variants": variants, "translations": translations}
+
+
+def alert_json(session: Session, form: dict[str, Any], *, drill: bool, with_values: bool) -> dict[str, Any]:
+    """The core's JSON for the form: through templates.alert_data when composing from a template
+    (the operator's values fill the placeholders), as written otherwise."""
+    target = target_of(form)
+    policy = None if form["policy"] == NO_POLICY else (form["policy"] or None)
+    texts = _texts(form)
+    template = session.get(AlertTemplate, form["template_id"]) if form["template_id"] else None
+    if form["template_id"] and template is None:
+        raise ValidationError(f"no template with id {form['template_id']}", field="template_id")
+    if template is not None and with_values:
+        data = templates.alert_data(template, form["values"], target=target, channels=form["channels"],
+                                    policy=policy, drill=drill, severity=form["severity"] or None, texts=texts)
+    else:
+        data = {**texts, "target": target, "channels": form["channels"], "policy": policy, "drill": drill,
+                "severity": form["severity"] or str(Severity.SEVERE)}
+        if template is not None:
+            data["template_id"] = template.id
+    return {**data, "origin": "console"}
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """The core's error fields, as the ids of the form's fields (the first message per field wins)."""
+    found: dict[str, str] = {}
+    for error in exc.errors or [{"field": exc.field or "", "message": exc.message}]:
+        found.setdefault(_form_field(error.get("field") or ""), error["message"])
+    return found
+
+
+def _form_field(field: str) -> str:
+    if field.startswith("values."):
+        return "value-" + field[7:]
+    if field.startswith("variants."):
+        return "variant-" + field[9:]
+    if field.startswith("translations."):
+        parts = field.split(".")
+        return f"tr-{parts[1]}-{parts[2]}" if len(parts) > 2 else "translations"
+    if field.startswith(("target.geometry", "target.circle")):
+        return "area"
+    if field.startswith(("target.groups", "target.zones")):
+        return field.split(".")[1]
+    if field.startswith("target") or field in ("", "template_id", "incident"):
+        return "target" if field.startswith("target") else "form"
+    return field
+
+
+class _Refused(Exception):
+    """Rolls a form's transaction back after the core accepted it (the mode was missing)."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("refused")
+        self.errors = errors
+
+
+def _mode_error(form: dict[str, Any]) -> dict[str, str]:
+    return {} if form["mode"] in MODES else {"mode": "choose LIVE or DRILL"}
+
+
+# ---- page data -----------------------------------------------------------------------------------
+
+def _choices(session: Session) -> dict[str, Any]:
+    """The groups, zones and policies to choose from, and the zones' shapes for the map."""
+    zone_rows = list(session.scalars(select(Zone).order_by(Zone.name)))
+    shapes = {}
+    for zone in zone_rows:
+        try:
+            shapes[zone.name] = zones.zone_as_dict(session, zone)["display"]
+        except ValidationError:
+            continue  # a zone that no longer parses is still listed, just not drawn
+    bounds = session.execute(select(func.min(RecipientLocation.lat), func.min(RecipientLocation.lon),
+                                    func.max(RecipientLocation.lat), func.max(RecipientLocation.lon))).one()
+    return {"groups": list(session.scalars(select(Group.name).order_by(Group.name))),
+            "zone_names": [z.name for z in zone_rows], "zone_shapes": shapes,
+            "people_bounds": list(bounds) if bounds[0] is not None else None,
+            "policies": list(session.scalars(select(EscalationPolicy.name).order_by(EscalationPolicy.name)))}
+
+
+def _default_policy(session: Session) -> str:
+    exists = session.scalar(select(EscalationPolicy.id).where(EscalationPolicy.name == alerts.DEFAULT_POLICY))
+    return alerts.DEFAULT_POLICY if exists is not None else NO_POLICY
+
+
+def _placeholders_of(template: AlertTemplate | None) -> list[str]:
+    return templates.operator_placeholders(template) if template is not None else []
+
+
+def _form_page(request: web.Request, session: Session, form: dict[str, Any], *, action: str,
+               errors: dict[str, str] | None = None, editing: Alert | None = None) -> dict[str, Any]:
+    template = session.get(AlertTemplate, form["template_id"]) if form["template_id"] else None
+    org_name = request.app[RUNTIME].settings.org_name
+    return {**_choices(session), "form": form, "errors": errors or {}, "action": action, "editing": editing,
+            "template": template, "placeholders": [] if editing else _placeholders_of(template),
+            "severities": [str(s) for s in Severity], "no_policy": NO_POLICY,
+            "previews": form_previews(form, org_name, request.app[RUNTIME].available_channels),
+            "map_tile_url": request.app[RUNTIME].settings.map_tile_url or "",
+            "personal": templates.PERSONAL, "languages": templates.LANGUAGES}
+
+
+# ---- previews ------------------------------------------------------------------------------------
+
+def _transient_alert(form: dict[str, Any], available: list[str]) -> Alert:
+    """An unsaved Alert holding the form's words, for previews (never added to a session)."""
+    texts = _texts(form)
+    channels = [c for c in form["channels"] if c in available] or list(available)
+    return Alert(id=0, title=texts["title"] or "(title)", message=texts["message"] or "(message)",
+                 variants=texts["variants"], translations=texts["translations"], channels=channels,
+                 drill=form["mode"] == "drill", reply_code=None)
+
+
+def channel_texts(alert: Alert, org_name: str, locale: str | None = None) -> dict[str, Any]:
+    """What each of the alert's channels says in one language, exactly as built at send time, with
+    per-person placeholders left showing (`{first_name}`)."""
+    result: dict[str, Any] = {}
+    link = "(a personal answer link)"
+    for channel in alert.channels:
+        if channel == "sms":
+            text = sms_text(alert, org_name, locale=locale)
+            count = count_segments(text)
+            result["sms"] = {"text": text, "segments": count.segments, "encoding": count.encoding,
+                             "characters": len(text), "non_gsm": "".join(count.non_gsm),
+                             "warning": count.segments > alerts.MAX_SMS_SEGMENTS}
+        elif channel == "email":
+            subject, text, _ = email_content(alert, org_name, link, "{name}", locale=locale)
+            result["email"] = {"subject": subject, "text": text}
+        elif channel == "push":
+            payload = json.loads(push_payload(alert, org_name, link, locale=locale))
+            result["push"] = {"title": payload["title"], "body": payload["body"]}
+        elif channel == "voice":
+            context = CallContext(0, alert.id or 0, 0, locale or "en", alert.text_for("voice", locale), alert.drill, True)
+            result["voice"] = {"script": context.script(org_name), "language": context.language}
+    return result
+
+
+def all_previews(alert: Alert, org_name: str) -> list[dict[str, Any]]:
+    """The previews in the alert's own language, then in each of its translations."""
+    languages = [None, *sorted((alert.translations or {}).keys())]
+    return [{"language": lang or "", "channels": channel_texts(alert, org_name, lang)} for lang in languages]
+
+
+def form_previews(form: dict[str, Any], org_name: str, available: list[str]) -> list[dict[str, Any]]:
+    return all_previews(_transient_alert(form, list(available)), org_name)
+
+
+async def channel_preview(request: web.Request) -> web.Response:
+    """The previews for the form as it stands, as an HTML fragment the composer's script swaps in."""
+    require_page(request, Role.OPERATOR)
+    form = form_from_post(await request.post())
+    runtime = request.app[RUNTIME]
+    values = {k: v for k, v in form["values"].items() if v.strip()}
+    texts = _texts(form)
+    for key in ("title", "message"):
+        form[key] = _fill_known(texts[key], values)
+    form["variants"] = {c: _fill_known(t, values) for c, t in texts["variants"].items()}
+    form["translations"] = {lang: {**entry, **{k: _fill_known(entry[k], values) for k in ("title", "message") if k in entry},
+                                   "variants": {c: _fill_known(t, values) for c, t in (entry.get("variants") or {}).items()}}
+                            for lang, entry in texts["translations"].items()}
+    previews = form_previews(form, runtime.settings.org_name, list(runtime.available_channels))
+    return render(request, "compose_previews.html", {"previews": previews})
+
+
+def _fill_known(text: str, values: dict[str, str]) -> str:
+    """Fill the placeholders the operator has filled so far; the others stay showing."""
+    return templates.PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+# ---- compose and edit ----------------------------------------------------------------------------
+
+async def compose_page(request: web.Request) -> web.Response:
+    require_page(request, Role.OPERATOR)
+    choice = request.query.get("template", "")
+
+    def page(session: Session) -> dict[str, Any]:
+        library = [templates.as_dict(t) for t in templates.list_templates(session)]
+        if choice == "free":
+            form = {**blank_form(), "channels": list(request.app[RUNTIME].available_channels),
+                    "policy": _default_policy(session)}
+        elif choice.isdigit():
+            template = templates.get_template(session, int(choice))
+            if template.archived_at is not None:
+                raise Conflict(f"the template {template.name!r} is archived")
+            form = form_from_template(template, _default_policy(session))
+        else:
+            return {"library": library, "form": None, "editing": None, "errors": {}}
+        return {"library": library, **_form_page(request, session, form, action="/compose")}
+
+    return render(request, "compose.html", await in_transaction(request, page))
+
+
+async def compose_submit(request: web.Request) -> web.Response:
+    operator = require_page(request, Role.OPERATOR)
+    form = form_from_post(await request.post())
+    runtime = request.app[RUNTIME]
+
+    def create(session: Session) -> int:
+        errors = _mode_error(form)
+        try:
+            data = alert_json(session, form, drill=form["mode"] == "drill", with_values=True)
+            alert = alerts.create_alert(session, data, actor=operator.actor, available_channels=runtime.available_channels)
+        except ValidationError as exc:
+            raise _Refused({**errors, **field_errors(exc)}) from None
+        if errors:
+            raise _Refused(errors)  # rolls the draft back: nothing is kept until the mode is chosen
+        return alert.id
+
+    try:
+        alert_id = await in_transaction(request, create)
+    except _Refused as refused:
+        return await _form_again(request, form, refused.errors, action="/compose")
+    raise web.HTTPSeeOther(f"/compose/{alert_id}/review")
+
+
+async def _form_again(request: web.Request, form: dict[str, Any], errors: dict[str, str], *, action: str,
+                      editing_id: int | None = None) -> web.Response:
+    def page(session: Session) -> dict[str, Any]:
+        editing = alerts.get_alert(session, editing_id) if editing_id else None
+        return {"library": [], **_form_page(request, session, form, action=action, errors=errors, editing=editing)}
+
+    return render(request, "compose.html", await in_transaction(request, page), status=422)
+
+
+async def edit_page(request: web.Request) -> web.Response:
+    require_page(request, Role.OPERATOR)
+    alert_id = _alert_id(request)
+
+    def page(session: Session) -> dict[str, Any]:
+        alert = alerts.get_alert(session, alert_id)
+        if alert.status != AlertStatus.DRAFT:
+            raise Conflict(f"alert {alert.id} is {alert.status} and can no longer be edited")
+        form = {**form_from_alert(alert), "template_id": alert.template_id}
+        return {"library": [], **_form_page(request, session, form, action=f"/compose/{alert_id}/edit", editing=alert)}
+
+    return render(request, "compose.html", await in_transaction(request, page))
+
+
+async def edit_submit(request: web.Request) -> web.Response:
+    operator = require_page(request, Role.OPERATOR)
+    alert_id = _alert_id(request)
+    form = form_from_post(await request.post())
+    runtime = request.app[RUNTIME]
+
+    def save(session: Session) -> None:
+        errors = _mode_error(form)
+        try:
+            data = alert_json(session, form, drill=form["mode"] == "drill", with_values=False)
+            drafts.update_draft(session, alert_id, data, actor=operator.actor,
+                                available_channels=runtime.available_channels)
+        except ValidationError as exc:
+            raise _Refused({**errors, **field_errors(exc)}) from None
+        if errors:
+            raise _Refused(errors)
+
+    try:
+        await in_transaction(request, save)
+    except _Refused as refused:
+        return await _form_again(request, form, refused.errors, action=f"/compose/{alert_id}/edit",
+                                 editing_id=alert_id)
+    raise web.HTTPSeeOther(f"/compose/{alert_id}/review")
+
+
+# ---- review and send -----------------------------------------------------------------------------
+
+def reviewed_digest(alert: Alert) -> str:
+    """A fingerprint of everything the review page shows: a send from a page that no longer
+    matches the alert (edited in another tab) is refused, so what was confirmed is what goes."""
+    content = {k: getattr(alert, k) for k in drafts.EDITABLE}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def in_words(items: list[str]) -> str:
+    """"SMS, voice call and email"."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
+
+
+def review_context(request: web.Request, session: Session, alert_id: int) -> dict[str, Any]:
+    alert = alerts.get_alert(session, alert_id)
+    org_name = request.app[RUNTIME].settings.org_name
+    ids = targeting.resolve(session, alert.target) if alert.status == AlertStatus.DRAFT else None
+    people = int(ids.size) if ids is not None else (alert.recipient_count or 0)
+    contacts = targeting.contacts_per_channel(session, ids) if ids is not None else {}
+    template = session.get(AlertTemplate, alert.template_id) if alert.template_id else None
+    return {"alert": alert, "people": people, "contacts": contacts, "template": template,
+            "mode": "drill" if alert.drill else "live",
+            "channel_words": in_words([CHANNEL_NAMES.get(c, c) for c in alert.channels]),
+            "previews": all_previews(alert, org_name), "digest": reviewed_digest(alert),
+            "sms": alerts.sms_preview(alert, org_name) if "sms" in alert.channels else None,
+            "is_draft": alert.status == AlertStatus.DRAFT}
+
+
+async def review_page(request: web.Request) -> web.Response:
+    require_page(request, Role.OPERATOR)
+    alert_id = _alert_id(request)
+    context = await in_transaction(request, lambda s: review_context(request, s, alert_id))
+    return render(request, "compose_review.html", {**context, "errors": {}, "scheduled_for": ""})
+
+
+def parse_scheduled_for(raw: str) -> datetime | None:
+    """The datetime-local field, read as UTC (the field says so); empty: now."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"):
+        try:
+            return datetime.strptime(raw, fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+    raise ValidationError(f"{raw!r} is not a date and time such as 2026-11-24T08:00", field="scheduled_for")
+
+
+async def send(request: web.Request) -> web.Response:
+    """Send the reviewed alert once: a repeated or stale press says so instead of sending again."""
+    operator = require_page(request, Role.OPERATOR)
+    alert_id = _alert_id(request)
+    post = await request.post()
+    raw_when = str(post.get("scheduled_for", ""))
+
+    async def again(errors: dict[str, str], status: int = 422) -> web.Response:
+        context = await in_transaction(request, lambda s: review_context(request, s, alert_id))
+        return render(request, "compose_review.html", {**context, "errors": errors, "scheduled_for": raw_when},
+                      status=status)
+
+    state = await in_transaction(request, lambda s: _send_state(s, alert_id))
+    if state["status"] in (AlertStatus.SENDING, AlertStatus.SENT):
+        return _already_sent(request, state)
+    if state["status"] != AlertStatus.DRAFT:
+        raise web.HTTPSeeOther(f"/alerts/{alert_id}")
+    if post.get("reviewed") != state["digest"]:
+        return await again({"form": "This alert was changed after this page was shown. Check it again below, "
+                                    "then send."}, status=409)
+    try:
+        when = parse_scheduled_for(raw_when)
+        body = await send_flow.submit(request, alert_id, actor=operator.actor, scheduled_for=when)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        return await again({("scheduled_for" if k == "scheduled_for" else "form"): v for k, v in errors.items()})
+    except Conflict as exc:
+        return await again({"form": str(exc)}, status=409)
+    if not body.get("started") and body.get("status") in (AlertStatus.SENDING, AlertStatus.SENT):
+        return _already_sent(request, await in_transaction(request, lambda s: _send_state(s, alert_id)))
+    raise web.HTTPSeeOther(f"/alerts/{alert_id}")
+
+
+def _send_state(session: Session, alert_id: int) -> dict[str, Any]:
+    alert = alerts.get_alert(session, alert_id)
+    return {"id": alert.id, "title": alert.title, "status": alert.status, "sent_by": alert.sent_by,
+            "send_requested_at": alert.send_requested_at, "drill": alert.drill, "digest": reviewed_digest(alert)}
+
+
+def _already_sent(request: web.Request, state: dict[str, Any]) -> web.Response:
+    return render(request, "compose_sent.html", {"state": state, "mode": "drill" if state["drill"] else "live"},
+                  status=200)
