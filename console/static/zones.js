@@ -22,7 +22,10 @@
   });
   (data.zones || []).forEach(function (zone) {
     var layer = L.geoJSON(zone.display, { style: { color: "#1f4fa3", weight: 2, fillOpacity: 0.12 } });
-    layer.bindTooltip(zone.name + " (" + zone.people + " people)");
+    // Without tiles the names are the only landmarks: show them on the map (while there are few).
+    var labelled = !element.dataset.tiles && data.zones.length <= 30;
+    layer.bindTooltip(zone.name + " (" + zone.people + " people)",
+                      labelled ? { permanent: true, direction: "center", className: "zone-label" } : {});
     layer.on("click", function () { window.location.href = "/zones/" + zone.id; });
     layer.addTo(map);
     bounds.extend(layer.getBounds());
@@ -77,8 +80,8 @@
   map.on(L.Draw.Event.EDITED, fillForm);
   map.on(L.Draw.Event.DELETED, fillForm);
 
-  // A pasted or previously submitted shape is shown too, so a rejected form keeps its drawing.
-  if (geometry.value.trim()) {
+  // A shape sent back with a form rejected for another reason (its name) is shown again.
+  if (geometry.value.trim() && !document.getElementById("geometry-error")) {
     try {
       L.geoJSON(JSON.parse(geometry.value), { style: shape }).eachLayer(function (l) { drawn.addLayer(l); });
       if (drawn.getLayers().length) { map.fitBounds(drawn.getBounds(), { padding: [20, 20] }); }

@@ -1,0 +1,56 @@
+"""The management pages in a real Chromium: an operator draws a zone on the map and saves it."""
+from __future__ import annotations
+
+import re
+
+from playwright.async_api import Browser
+
+from ops.demo import seed_demo
+from tests.browser import browser, new_page, screenshot, sign_in_page  # noqa: F401 (fixture)
+from tests.conftest import System
+
+
+async def test_an_operator_draws_a_zone_on_the_map_and_sees_who_is_inside(system: System, browser: Browser) -> None:  # noqa: F811
+    with system.runtime.sessions.begin() as session:
+        seed_demo(session)
+    page = await new_page(browser, system.base_url)
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(system.base_url) else None)
+    await sign_in_page(page, system.runtime, "operator")
+
+    await page.goto("/recipients?q=garc")
+    assert await page.locator("table.list tbody tr").count() > 0
+    await screenshot(page, "people")
+
+    await page.goto("/zones")
+    await page.wait_for_selector("#map .leaflet-interactive")  # the demo's buildings, drawn without tiles
+    await page.click(".leaflet-draw-draw-polygon")
+    box = await page.locator("#map").bounding_box()
+    assert box is not None
+    cx, cy, dx, dy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] * 0.3, box["height"] * 0.3
+    for x, y in ((cx - dx, cy - dy), (cx + dx, cy - dy), (cx + dx, cy + dy), (cx - dx, cy + dy)):
+        await page.mouse.click(x, y)
+        await page.wait_for_timeout(150)
+    await page.mouse.click(cx - dx, cy - dy)  # back on the first corner closes the polygon
+    geometry = await page.input_value("#geometry")
+    assert geometry.startswith('{"type":"Polygon"'), geometry
+    await page.fill("#name", "Central quad")
+    await page.fill("#description", "drawn in the browser test")
+    await page.click("#zone-form button[type=submit]")
+    await page.wait_for_url(re.compile(r"/zones\?created=\d+"))
+
+    notice = await page.text_content("#created-notice")
+    inside = int(re.search(r"saved: ([\d,]+) people are inside", notice or "").group(1).replace(",", ""))
+    assert inside > 50, notice
+    row = page.locator("#zone-list tr", has_text="Central quad")
+    assert (await row.locator(".people-count").text_content()) == f"{inside:,}"
+    await screenshot(page, "zones")
+
+    await row.locator("a").click()
+    await page.wait_for_selector("#map .leaflet-interactive")
+    assert f"{inside:,} people inside" in (await page.text_content("#zone-people") or "")
+
+    await page.goto("/audit")
+    assert await page.locator("#audit-log tr", has_text="zone.create").count() >= 1
+    await screenshot(page, "audit")
+    assert outside == [], outside  # nothing loaded from anywhere but Tocsin itself
