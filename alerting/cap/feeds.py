@@ -70,7 +70,7 @@ def create_feed(session: Session, data: Any, *, actor: str, available_channels: 
     feed = CapFeed(name=name.strip(), url=url, rule=rule, interval_s=interval, created_by=actor)
     session.add(feed)
     session.flush()
-    audit.record(session, actor, "cap_feed.create", "cap_feed", feed.id, url=url, action=rule["action"])
+    audit.record(session, actor, "cap_feed.create", "cap_feed", feed.id, url=url, rule_action=rule["action"])
     return feed
 
 
