@@ -154,46 +154,68 @@ def list_alerts(session: Session, drill: bool | None, before: int | None) -> dic
             "next_before": rows[-1].id if more else None}
 
 
+def _delivery_events(deliveries: list[Delivery]) -> list[dict[str, Any]]:
+    """Each attempt when it was written, then each status the provider reported, with its notes."""
+    events = []
+    for d in deliveries:
+        what = f"{CHANNEL_NAMES.get(d.channel, d.channel)} attempt {d.attempt}"
+        events.append({"at": d.created_at, "kind": "delivery", "channel": d.channel, "status": "pending",
+                       "what": f"{what} written (to {d.address or 'no address'})", "note": ""})
+        for column, label in (("queued_at", "queued"), ("sent_at", "sent"), ("delivered_at", "delivered"),
+                              ("failed_at", d.status)):
+            if getattr(d, column) is None:
+                continue
+            error = f"error {d.error_code}: {d.error_message or ''}" if d.error_code and column == "failed_at" else ""
+            parts = (f"provider {d.provider}" if d.provider else "", d.route_note or "", error)
+            note = "; ".join(x for x in parts if x)
+            events.append({"at": getattr(d, column), "kind": "delivery", "channel": d.channel, "status": label,
+                           "what": f"{what} {label.replace('_', ' ')}", "note": note})
+    return events
+
+
+def _response_events(responses: list[Response]) -> list[dict[str, Any]]:
+    events = []
+    for r in responses:
+        notes = [f"\u201c{r.raw_text}\u201d" if r.raw_text else "",
+                 f"recorded by {r.recorded_by}" if r.recorded_by else "",
+                 "" if r.counted else "(after close: not counted)"]
+        events.append({"at": r.received_at, "kind": "response", "channel": r.channel, "status": r.kind,
+                       "what": f"answered {r.kind.replace('_', ' ')}", "note": " ".join(n for n in notes if n)})
+    return events
+
+
+def _escalation_events(session: Session, alert: Alert, first_response_at: Any) -> list[dict[str, Any]]:
+    """The runs that reached the person: a run acts on whoever has not answered when it runs."""
+    steps = session.scalar(select(EscalationPolicy.steps).where(EscalationPolicy.name == alert.policy)) or []
+    events = []
+    for step in session.scalars(select(EscalationStep).where(EscalationStep.alert_id == alert.id)
+                                .order_by(EscalationStep.ran_at)):
+        if first_response_at is not None and _naive(first_response_at) <= _naive(step.ran_at):
+            continue
+        final = step.step_index >= len(steps)
+        events.append({"at": step.ran_at, "kind": "escalation", "channel": "", "status": "escalation",
+                       "what": ("named to supervisors as unaccounted for" if final else
+                                f"escalation step {step.step_index + 1} (round {step.round + 1}) re-sent to them"),
+                       "note": f"supervisors' alert {step.notice_alert_id}" if final and step.notice_alert_id else ""})
+    return events
+
+
 def timeline(session: Session, alert: Alert, external_id: str) -> dict[str, Any]:
-    """One person's story in this alert: every delivery attempt and what became of it, every
-    response, and the escalation runs that reached them (they were still silent when it ran)."""
+    """One person's story in this alert, in time order: every delivery attempt and what became of
+    it, every response, and the escalation runs that reached them."""
     person = session.execute(select(Recipient.id, Recipient.external_id, Recipient.name).join(
         AlertRecipient, AlertRecipient.recipient_id == Recipient.id).where(
         AlertRecipient.alert_id == alert.id, Recipient.external_id == external_id)).one_or_none()
     if person is None:
         raise NotFound(f"{external_id!r} is not among alert {alert.id}'s recipients")
     state = session.get(AlertRecipient, (alert.id, person.id))
-    events: list[dict[str, Any]] = []
-    deliveries = session.scalars(select(Delivery).where(Delivery.alert_id == alert.id,
-                                                        Delivery.recipient_id == person.id)
-                                 .order_by(Delivery.channel, Delivery.attempt)).all()
-    for d in deliveries:
-        what = f"{CHANNEL_NAMES.get(d.channel, d.channel)} attempt {d.attempt}"
-        events.append({"at": d.created_at, "kind": "delivery", "channel": d.channel,
-                       "what": f"{what} written (to {d.address or 'no address'})", "status": "pending", "note": ""})
-        for column, label in (("queued_at", "queued"), ("sent_at", "sent"), ("delivered_at", "delivered"),
-                              ("failed_at", d.status)):
-            if getattr(d, column):
-                note = "; ".join(x for x in (f"provider {d.provider}" if d.provider else "", d.route_note or "",
-                                             f"error {d.error_code}: {d.error_message or ''}" if d.error_code and
-                                             column == "failed_at" else "") if x)
-                events.append({"at": getattr(d, column), "kind": "delivery", "channel": d.channel,
-                               "what": f"{what} {label.replace('_', ' ')}", "status": label, "note": note})
-    for r in session.scalars(select(Response).where(Response.alert_id == alert.id,
-                                                    Response.recipient_id == person.id).order_by(Response.id)):
-        note = (f"recorded by {r.recorded_by}" if r.recorded_by else "") + ("" if r.counted else " (after close: not counted)")
-        events.append({"at": r.received_at, "kind": "response", "channel": r.channel,
-                       "what": f"answered {r.kind.replace('_', ' ')}", "status": r.kind,
-                       "note": " ".join(x for x in (f"\u201c{r.raw_text}\u201d" if r.raw_text else "", note) if x)})
-    first = state.first_response_at
-    for step in session.scalars(select(EscalationStep).where(EscalationStep.alert_id == alert.id)
-                                .order_by(EscalationStep.ran_at)):
-        if first is None or _naive(first) > _naive(step.ran_at):
-            final = step.notice_alert_id is not None
-            events.append({"at": step.ran_at, "kind": "escalation", "channel": "",
-                           "what": ("named to supervisors as unaccounted for" if final else
-                                    f"escalation step {step.step_index + 1} (round {step.round + 1}) re-sent to them"),
-                           "status": "escalation", "note": f"alert {step.notice_alert_id}" if final else ""})
+    deliveries = list(session.scalars(select(Delivery).where(
+        Delivery.alert_id == alert.id, Delivery.recipient_id == person.id)
+        .order_by(Delivery.channel, Delivery.attempt)))
+    responses = list(session.scalars(select(Response).where(
+        Response.alert_id == alert.id, Response.recipient_id == person.id).order_by(Response.id)))
+    events = [*_delivery_events(deliveries), *_response_events(responses),
+              *_escalation_events(session, alert, state.first_response_at)]
     events.sort(key=lambda e: _naive(e["at"]))
     latest = {d.channel: {"status": d.status} for d in deliveries}
     return {"person": {"external_id": person.external_id, "name": person.name,

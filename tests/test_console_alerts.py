@@ -146,7 +146,8 @@ async def test_escalate_now_cancel_and_close_from_the_console(system: System) ->
         alert_url = f"{system.base_url}/alerts/{alert['id']}"
         confirm = await page(operator, f"{alert_url}/actions/escalate")
         assert "LIVE: re-send to the 2 of 3 people who have not answered, by SMS, now" in words(confirm)
-        status, path, _ = await post_form(operator, f"{alert_url}/actions/escalate", f"{alert_url}/actions/escalate", {})
+        escalate = f"{alert_url}/actions/escalate"
+        status, path, _ = await post_form(operator, escalate, escalate, {})
         assert status == 200 and path == f"/alerts/{alert['id']}"
         await system.drain()
         with system.runtime.sessions() as session:
