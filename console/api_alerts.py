@@ -4,11 +4,11 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from alerting import alerts, dispatch, incidents
+from alerting import alerts, incidents
 from alerting.errors import ValidationError
 from alerting.models import Alert
 from alerting.statuses import NO_RESPONSE, ResponseKind, Role
-from console import api_escalation, send_flow
+from console import send_flow
 from console.auth import require
 from console.db import in_transaction
 from console.errors import read_json

@@ -3,6 +3,7 @@ POST (page or API, no session, no token) sends once, a repeat within the window 
 alert, a revoked or unknown secret is a 404, and every launch is audited."""
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from typing import Any
@@ -91,7 +92,6 @@ async def test_the_api_launches_without_a_token_and_reaches_exactly_the_bound_ta
     ql_id, secret = _create(system, template_id)
     code, kind, text = await _post(f"{system.base_url}/api/v1/launch/{secret}")
     assert code == 202 and kind == "application/json", text
-    import json
     body = json.loads(text)
     assert body["state"] == "sending" and not body["repeat"] and body["drill"] is False and body["audience"] == DESK
     code, _, again = await _post(f"{system.base_url}/api/v1/launch/{secret}")
@@ -162,12 +162,12 @@ async def test_an_admin_creates_a_launch_url_shown_once_and_revokes_it(system: S
         async with admin.get(f"{system.base_url}/quick-launch?template={template_id}") as response:
             page = await response.text()
             assert response.status == 200 and 'name="values.threat"' in page
-        code, path, page = await post_form(admin, f"{system.base_url}/quick-launch",
+        code, _, page = await post_form(admin, f"{system.base_url}/quick-launch",
                                            f"{system.base_url}/quick-launch?template={template_id}", {
             "template_id": str(template_id), "name": "Security desk QR", "values.threat": "A fire",
             "values.location": "the lobby", "groups": "Desk", "channels": "sms", "policy": "none"})
         assert code == 422 and "choose LIVE or DRILL" in page, "the mode is never assumed"
-        code, path, page = await post_form(admin, f"{system.base_url}/quick-launch",
+        code, _, page = await post_form(admin, f"{system.base_url}/quick-launch",
                                            f"{system.base_url}/quick-launch?template={template_id}", {
             "template_id": str(template_id), "name": "Security desk QR", "values.threat": "A fire",
             "values.location": "the lobby", "groups": "Desk", "channels": "sms", "policy": "none", "mode": "drill"})
