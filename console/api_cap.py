@@ -55,10 +55,12 @@ async def _body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_DOCUMENT_BYTES:
         raise CapTooLarge(f"the CAP document is {request.content_length:,} bytes; at most "
                           f"{MAX_DOCUMENT_BYTES:,} are accepted", field="document")
-    data = await request.content.read(MAX_DOCUMENT_BYTES + 1)
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise CapTooLarge(f"the CAP document is larger than {MAX_DOCUMENT_BYTES:,} bytes", field="document")
-    return data
+    data = bytearray()
+    async for chunk in request.content.iter_chunked(65536):
+        data.extend(chunk)
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise CapTooLarge(f"the CAP document is larger than {MAX_DOCUMENT_BYTES:,} bytes", field="document")
+    return bytes(data)
 
 
 async def import_cap(request: web.Request) -> web.Response:

@@ -92,7 +92,7 @@ def to_message(session: Session, alert: Alert, origin: Origin) -> CapMessage:
         restriction=(base.restriction or "restricted") if scope == "Restricted" and base else None,
         addresses=(base.addresses or "") if scope == "Private" and base else None,
         code=list(base.code) if base else [],
-        note=(base.note if base and base.note else ("Exercise: a drill, not a real emergency" if alert.drill else None)),
+        note=base.note if base and base.note else ("Exercise: a drill, not a real emergency" if alert.drill else None),
         references=references, incidents=f"tocsin-{origin.slug}-incident-{alert.incident_id}", info=infos)
 
 
@@ -104,7 +104,8 @@ def _info(base: CapInfo | None, language: str, title: str, message: str, alert: 
         description, instruction = message, None
     return CapInfo(
         language=language, category=list(base.category) if base else ["Safety"],
-        event=base.event if base else alert.incident.name or title, responseType=list(base.responseType) if base else [],
+        event=base.event if base else alert.incident.name or title,
+        responseType=list(base.responseType) if base else [],
         urgency=base.urgency if base else "Immediate", severity=alert.severity.capitalize(),
         certainty=base.certainty if base else "Likely", audience=base.audience if base else None,
         eventCode=[list(p) for p in base.eventCode] if base else [],

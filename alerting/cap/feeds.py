@@ -90,10 +90,12 @@ def check_rule(session: Session, rule: Any, available: list[str]) -> dict[str, A
     if action not in ACTIONS:
         raise ValidationError("rule.action must be draft or send", field="rule.action")
     template_id = rule.get("template_id")
-    if template_id is not None and (not isinstance(template_id, int) or session.get(AlertTemplate, template_id) is None):
+    if template_id is not None and (not isinstance(template_id, int)
+                                    or session.get(AlertTemplate, template_id) is None):
         raise ValidationError(f"no template with id {template_id!r}", field="rule.template_id")
     policy = rule.get("policy")
-    if policy is not None and session.scalar(select(EscalationPolicy.id).where(EscalationPolicy.name == policy)) is None:
+    if policy is not None and session.scalar(
+            select(EscalationPolicy.id).where(EscalationPolicy.name == policy)) is None:
         raise ValidationError(f"no escalation policy named {policy!r}", field="rule.policy")
     channels = rule.get("channels")
     if channels is not None and (not isinstance(channels, list) or not channels
@@ -146,8 +148,8 @@ def feed_items(data: bytes, base_url: str) -> list[FeedItem]:
                 items.append(FeedItem(document=DefusedET.tostring(embedded[0], encoding="utf-8")))
                 continue
             links = entry.findall(f"{ATOM}link")
-            chosen = next((l for l in links if l.get("type") in CAP_TYPES), None) or \
-                next((l for l in links if l.get("rel", "alternate") == "alternate"), None)
+            chosen = next((link for link in links if link.get("type") in CAP_TYPES), None) or \
+                next((link for link in links if link.get("rel", "alternate") == "alternate"), None)
             if chosen is not None and chosen.get("href"):
                 items.append(FeedItem(url=urljoin(base_url, chosen.get("href"))))
     elif root.tag == "rss":
@@ -224,7 +226,9 @@ def handle(session: Session, feed: CapFeed, parsed: ParsedCap, *, available_chan
     follows = message.msgType in ("Update", "Cancel") and \
         find_referenced(session, message, own_sender=own_sender) is not None
     if not follows:
-        if message.msgType not in ("Alert", "Update"):
+        if message.msgType == "Cancel":
+            return _skip(seen, "unknown_reference")  # a Cancel of something we never drafted
+        if message.msgType != "Alert" and message.msgType != "Update":
             return _skip(seen, "not_alert")
         if not passes_rule(rule, message):
             return _skip(seen, "rule")

@@ -63,7 +63,8 @@ def utc_sent(sent: str) -> str:
 
 def import_message(session: Session, parsed: ParsedCap, *, actor: str, available_channels: Iterable[str],
                    cancel: Cancel, channels: list[str] | None = None, own_sender: str | None = None,
-                   seen: CapSeen | None = None, origin: str = "cap", extra: dict[str, Any] | None = None) -> ImportResult:
+                   seen: CapSeen | None = None, origin: str = "cap",
+                   extra: dict[str, Any] | None = None) -> ImportResult:
     """Apply one CAP message (see the module docstring). `seen`: the row a feed inserted first;
     `extra`: more create_alert fields (policy, template_id) for a feed's rule."""
     message = parsed.message
