@@ -149,6 +149,7 @@ def list_alerts(session: Session, drill: bool | None, before: int | None) -> dic
             counts[alert_id][response or NO_RESPONSE] = n
     return {"alerts": [{"id": a.id, "title": a.title, "status": a.status, "drill": a.drill,
                         "channels": in_words(a.channels), "recipients": a.recipient_count,
+                        "sent": a.send_requested_at is not None and a.status not in follow_ups.NOT_SENT,
                         "when": a.send_requested_at or a.scheduled_for or a.created_at, "follow_kind": a.follow_kind,
                         "responses": counts[a.id]} for a in rows],
             "next_before": rows[-1].id if more else None}

@@ -47,3 +47,10 @@ async def test_the_board_moves_live_and_a_false_alarm_takes_two_presses(system: 
                             and int(found.group(1)) != alert["id"])
     assert "FALSE ALARM: Chemical spill" in (await page.text_content("h1") or "")
     assert await page.locator(".mode-banner.live").count() == 1
+
+    await page.goto(f"/alerts/{alert['id']}/people/P00000")
+    assert await page.locator("tr.event-response").count() == 1
+    await screenshot(page, "alert-person")
+    await page.goto("/alerts")
+    assert await page.locator("tr.row-live").count() == 2
+    await screenshot(page, "alerts-list")

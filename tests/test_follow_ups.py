@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from alerting.models import Alert
-from tests.conftest import System
+from tests.conftest import System, make_token
 from tests.helpers import people_csv, phone
 
 
@@ -95,6 +95,9 @@ async def test_follow_ups_are_refused_for_a_draft_and_bad_input_is_named(system:
         answer = await system.call("POST", f"/api/v1/alerts/{sent['id']}/follow-ups", expect=422, json=body)
         assert answer["error"]["field"] == field, answer
     await system.call("POST", "/api/v1/alerts/999/follow-ups", expect=404, json={"kind": "false_alarm"})
+    viewer = make_token(system.runtime, "viewer")
+    await system.call("POST", f"/api/v1/alerts/{sent['id']}/follow-ups", expect=403, json={"kind": "false_alarm"},
+                      headers={"Authorization": f"Bearer {viewer}"})
     with system.runtime.sessions() as session:
         assert session.scalar(select(Alert.id).where(Alert.follows_alert_id.is_not(None))) is None
 

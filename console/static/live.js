@@ -56,9 +56,25 @@
         setText(root.querySelector("[data-response='" + key + "']"), state.responses[key]);
       }
     }
-    var responses = JSON.stringify(state.responses);
-    if (lastResponses !== null && responses !== lastResponses) { refetchBoard(); }
+    var responses = signature(state.responses);
+    if (responses !== lastResponses) { refetchBoard(); }
     lastResponses = responses;
+  }
+
+  function signature(responses) {  // the same counts give the same text, whatever the key order
+    var keys = [], key, i, parts = [];
+    for (key in responses) { if (responses.hasOwnProperty(key)) { keys.push(key); } }
+    keys.sort();
+    for (i = 0; i < keys.length; i++) { parts.push(keys[i] + "=" + responses[keys[i]]); }
+    return parts.join(",");
+  }
+
+  function shownResponses() {  // the counts the page was rendered with
+    var shown = {}, elements = root.querySelectorAll("[data-response]"), i;
+    for (i = 0; i < elements.length; i++) {
+      shown[elements[i].getAttribute("data-response")] = elements[i].textContent;
+    }
+    return signature(shown);
   }
 
   function personItem(group, person) {
@@ -118,7 +134,7 @@
     boardTimer = setTimeout(function () {
       boardTimer = null;
       getJson(boardUrl, function (body) {
-        lastResponses = JSON.stringify(body.alert.responses);
+        lastResponses = signature(body.alert.responses);
         applyState(body.alert);
         renderBoard(body.board);
       });
@@ -148,6 +164,7 @@
     setTimeout(poll, POLL_MS);
   }
 
+  lastResponses = shownResponses();
   if (window.EventSource) { connect(); } else { say("Updates every few seconds.", "on"); setTimeout(poll, POLL_MS); }
   window.addEventListener("beforeunload", function () { if (source) { source.close(); } });
 })();
