@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from alerting.models import EscalationPolicy, User
+from ops.runtime import Runtime
 from tests.conftest import System
 from tests.console_support import PASSWORD, console_user, csrf_of, make_user, post_form, sign_in
 from tests.test_console_directory import post_forms
@@ -96,6 +97,23 @@ async def test_an_admin_cannot_disable_or_demote_themselves_nor_lose_the_last_ad
         await post_form(admin, f"{base}/users/{old}/disable", f"{base}/users", {})
     with system.runtime.sessions.begin() as session:
         assert session.get(User, me).role == "admin" and session.get(User, me).disabled_at is None
+
+
+def test_the_last_enabled_admin_keeps_the_role(runtime: Runtime) -> None:
+    from alerting.errors import Conflict, PermissionDenied
+    from console.pages_admin import keep_an_admin
+    make_user(runtime, "one@test.example.org", "admin")
+    make_user(runtime, "two@test.example.org", "admin")
+    one, two = (_user_id(runtime, f"{n}@test.example.org") for n in ("one", "two"))
+    with runtime.sessions.begin() as session:
+        keep_an_admin(session, one, two, disabling=True)  # another admin remains: allowed
+        keep_an_admin(session, one, two, new_role="admin")  # not a demotion
+        with pytest.raises(PermissionDenied, match="yourself"):
+            keep_an_admin(session, one, one, new_role="viewer")
+        session.get(User, two).disabled_at = session.get(User, two).created_at
+        session.flush()
+        with pytest.raises(Conflict, match="last enabled administrator"):
+            keep_an_admin(session, two, one, new_role="operator")  # e.g. a stale page of a disabled admin
 
 
 async def test_unlocking_a_locked_account(system: System) -> None:

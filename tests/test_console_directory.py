@@ -86,6 +86,31 @@ async def test_the_person_page_shows_contacts_groups_and_locations(system: Syste
         assert status == 404 and "NOPE" in page and "Traceback" not in page
 
 
+async def test_the_person_page_lists_recent_alerts_and_responses(system: System) -> None:
+    await _directory(system)
+    from alerting.models import Alert, AlertRecipient, Incident, PushSubscription, Response
+    with system.runtime.sessions.begin() as session:
+        ana = session.scalar(select(Recipient.id).where(Recipient.external_id == "S-100"))
+        incident = Incident(name="Gas leak")
+        session.add(incident)
+        session.flush()
+        for title, drill in (("Gas leak in Chemistry", False), ("Fire drill", True)):
+            alert = Alert(incident_id=incident.id, title=title, message="m", drill=drill, status="sent")
+            session.add(alert)
+            session.flush()
+            session.add(AlertRecipient(alert_id=alert.id, recipient_id=ana, response="safe" if drill else None))
+        session.add(Response(alert_id=alert.id, recipient_id=ana, kind="safe", channel="sms", raw_text="1"))
+        session.add(PushSubscription(recipient_id=ana, endpoint="https://push.example/1", p256dh="k", auth="a"))
+    async with await console_user(system.runtime, system.base_url, "viewer") as client:
+        status, page = await _page(client, f"{system.base_url}/recipients/S-100")
+    alerts = page.split('id="alerts-h"', 1)[1].split("</table>", 1)[0]
+    assert alerts.index("Fire drill") < alerts.index("Gas leak in Chemistry")  # newest first
+    assert "DRILL" in alerts and "LIVE" in alerts and '<span class="count safe">safe</span>' in alerts
+    responses = page.split('id="responses-h"', 1)[1].split("</table>", 1)[0]
+    assert "<td>safe</td>" in responses and "<td>SMS</td>" in responses
+    assert "1 browser subscribed" in page
+
+
 CSV = (b"external_id,name,phone,email,groups,department\n"
        b"C-1,Dana Ito,+12025550301,dana@campus.example.edu,Students,Chemistry\n"
        b"C-2,Eli Usman,not a phone,eli@campus.example.edu,Students,Library\n"
