@@ -6,6 +6,7 @@ import json
 import re
 
 import aiohttp
+import pytest
 from sqlalchemy import func, select
 
 from alerting.models import AuditEntry, Recipient, Zone
@@ -265,3 +266,11 @@ async def test_a_viewer_reads_every_page_but_changes_nothing(system: System) -> 
         assert session.scalar(select(func.count()).select_from(Zone)) == 1
         assert not session.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.actor == "user:viewer@test.example.org", AuditEntry.action != "user.sign_in"))
+
+
+@pytest.mark.settings(map_tile_url="https://tiles.campus.example/{{z}}/{{x}}/{{y}}.png")  # str.format-ed
+async def test_the_map_uses_the_configured_tile_server(system: System) -> None:
+    async with await console_user(system.runtime, system.base_url, "viewer") as client:
+        status, page = await _page(client, f"{system.base_url}/zones")
+    assert status == 200 and 'data-tiles="https://tiles.campus.example/{z}/{x}/{y}.png"' in page
+    assert 'data-mode="view"' in page and "leaflet.draw.js" not in page and "No map tiles" not in page

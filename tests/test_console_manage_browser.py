@@ -46,6 +46,18 @@ async def test_an_operator_draws_a_zone_on_the_map_and_sees_who_is_inside(system
     assert (await row.locator(".people-count").text_content()) == f"{inside:,}"
     await screenshot(page, "zones")
 
+    # A circle fills the centre and radius instead of the GeoJSON.
+    await page.click(".leaflet-draw-draw-circle")
+    box = await page.locator("#map").bounding_box()
+    assert box is not None
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    await page.mouse.move(cx, cy)
+    await page.mouse.down()
+    await page.mouse.move(cx + 60, cy, steps=5)
+    await page.mouse.up()
+    assert await page.input_value("#geometry") == ""
+    assert float(await page.input_value("#circle_lat")) and int(await page.input_value("#circle_radius_m")) > 0
+
     await row.locator("a").click()
     await page.wait_for_selector("#map .leaflet-interactive")
     assert f"{inside:,} people inside" in (await page.text_content("#zone-people") or "")
