@@ -80,7 +80,7 @@ async def import_cap(request: web.Request) -> web.Response:
                                                               available_channels=available))
         body = alerts.summary(session, result.alert, org_name=runtime.settings.org_name)
         body.update(cap_action=result.action, referenced_alert_id=result.referenced_alert_id,
-                    short_texts=result.short_texts, warnings=result.warnings)
+                    short_texts=result.short_texts, cap=result.alert.cap, warnings=result.warnings)
         if result.alert.status == "draft" and body["recipients"] == 0:
             body["warnings"].append("the draft reaches no one yet")
         return body, result.created

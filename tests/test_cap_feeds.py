@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from alerting import targeting
 from alerting.cap.feeds import feed_items
-from alerting.models import Alert, CapSeen, Recipient
+from alerting.models import Alert, AlertTemplate, CapSeen, Recipient
 from ops import cap_poll
 from ops.demo import demo_people, seed_demo
 from tests.cap_support import EXAMPLES, cap_system  # noqa: F401
@@ -162,6 +162,24 @@ async def test_a_send_rule_sends_at_once(cap_system, campus, upstream):
     assert alert.recipient_count == len(people_inside(WEST))
     summary = await cap_system.call("GET", f"/api/v1/alerts/{alert.id}", expect=200)
     assert summary["deliveries"]["sms"]["delivered"] + summary["deliveries"]["sms"]["sent"] == len(people_inside(WEST))
+
+
+async def test_a_rule_template_speaks_instead_of_the_upstream_text(cap_system, campus, upstream):
+    with cap_system.runtime.sessions.begin() as session:
+        template = AlertTemplate(name="Upstream tornado", title="{event}: take shelter",
+                                 message="{headline}. Go to the basement now, {name}.", channels=["sms"],
+                                 variants={"sms": "{event}: basement now"}, translations={}, severity="extreme")
+        session.add(template)
+        session.flush()
+        template_id = template.id
+    upstream.documents["warning"] = cap_document("UP-20")
+    await cap_system.call("POST", "/api/v1/cap/feeds", expect=201, json={
+        "name": "Templated", "url": f"{upstream.base}/feed.atom", "rule": {"template_id": template_id}})
+    await cap_system.drain()
+    (alert, people), = feed_alerts(cap_system.runtime)
+    assert alert.title == "Tornado Warning: take shelter" and alert.template_id == template_id
+    assert alert.message == "Tornado warning: west campus. Go to the basement now, {name}."
+    assert alert.variants == {"sms": "Tornado Warning: basement now"} and people == people_inside(WEST)
 
 
 async def test_only_the_latest_chain_polls(cap_system, campus, upstream):

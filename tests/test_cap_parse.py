@@ -73,6 +73,12 @@ def test_oversized_document_is_refused_before_parsing():
         parse(minimal(extra=f"<note>{padding}</note>"))
 
 
+def test_deep_nesting_is_refused_before_validation():
+    deep = "<a>" * 50_000 + "</a>" * 50_000
+    with pytest.raises(CapError, match="more than 16 deep"):
+        parse(minimal(extra=f"<note>{deep}</note>"))
+
+
 @pytest.mark.parametrize("encoding", ["ISO-8859-1", "windows-1252", "UTF-16", "Shift_JIS"])
 def test_encodings_declared_in_the_prolog(encoding: str):
     text = minimal(info_with(headline="Évacuez le bâtiment"), encoding=encoding)

@@ -7,7 +7,7 @@ Policy, in the order applied:
   that are not valid in it are refused, saying which;
 - parsed with defusedxml: a DOCTYPE (hence any entity, internal or external) is refused, never
   resolved; XInclude is never processed, and an XInclude element is refused by name;
-- the root must be a CAP 1.2 or 1.1 `<alert>`; 1.1 is read as 1.2 (its deprecated certainty
+- the root must be a CAP 1.2 or 1.1 `<alert>`, nested at most `MAX_DEPTH` deep; 1.1 is read as 1.2 (its deprecated certainty
   "Very Likely" becomes "Likely", with a warning);
 - validated against the OASIS CAP 1.2 schema (cap12.xsd, shipped beside this module); each error
   names its element path, e.g. "/alert/info[1]/urgency[1]";
@@ -35,6 +35,8 @@ from alerting.cap.errors import CapError, CapSchemaError, CapTooLarge, CapUnsafe
 MAX_DOCUMENT_BYTES = 1024 * 1024
 #: Schema errors reported at most (the first ones are the useful ones).
 MAX_REPORTED_ERRORS = 20
+#: Deepest element nesting accepted (CAP itself needs 5; an XML signature inside it about 10).
+MAX_DEPTH = 16
 SCHEMA_PATH = Path(__file__).with_name("cap12.xsd")
 XINCLUDE_NS = "{http://www.w3.org/2001/XInclude}"
 
@@ -63,6 +65,7 @@ def parse(data: bytes | str) -> ParsedCap:
     root = _parse_xml(_to_utf8(data))
     warnings: list[str] = []
     version = _check_root(root)
+    _check_depth(root)
     if version == "1.1":
         _as_12(root, warnings)
     _validate(root)
@@ -137,6 +140,18 @@ def _check_root(root: Element) -> str:
         if isinstance(element.tag, str) and element.tag.startswith(XINCLUDE_NS):
             raise CapUnsafe("the document uses XInclude, which is never processed", field="document")
     return NAMESPACES[namespace]
+
+
+def _check_depth(root: Element) -> None:
+    """CAP nests five levels (alert/info/area/geocode/value; a signature a few more): anything much
+    deeper is refused before validation, whose cost grows with the depth."""
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise CapError(f"the document nests elements more than {MAX_DEPTH} deep; CAP needs about 5",
+                           field="document")
+        stack.extend((child, depth + 1) for child in element)
 
 
 def _as_12(root: Element, warnings: list[str]) -> None:
