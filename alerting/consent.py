@@ -24,7 +24,7 @@ import hmac
 from enum import StrEnum
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from alerting.models import ConsentContact, ConsentEvent, ConsentText, OptOut, Subscriber, utcnow
@@ -48,6 +48,7 @@ class Action(StrEnum):
     REQUESTED = "requested"   # asked to subscribe, not yet confirmed (double opt-in pending)
     OPT_IN = "opt_in"
     OPT_OUT = "opt_out"
+    ERASED = "erased"         # the person was erased: the contact's address is gone, its hash and log stay
 
 
 GRANTED = "granted"
@@ -204,15 +205,22 @@ def contacts_of(session: Session, recipient_id: int) -> list[ConsentContact]:
                                 .order_by(ConsentContact.id)))
 
 
-def history(session: Session, contact_ids: Iterable[int]) -> list[dict[str, Any]]:
-    """The consent log of these contacts, oldest first, as plain values (for an export)."""
-    ids = list(contact_ids)
-    if not ids:
+def history(session: Session, contacts: Iterable[ConsentContact]) -> list[dict[str, Any]]:
+    """The consent log of these contacts, oldest first, as plain values (for an export). Entries
+    from before a contact existed (a request awaiting YES) are found by its hash."""
+    contacts = list(contacts)
+    if not contacts:
         return []
+    match = or_(ConsentEvent.contact_id.in_([c.id for c in contacts]),
+                *[(ConsentEvent.channel == c.channel) & (ConsentEvent.address_hash == c.address_hash) for c in contacts])
     return [{"at": e.at.isoformat(), "channel": e.channel, "action": e.action, "method": e.method,
              "authority": e.authority, "text_version": e.text_version, "locale": e.locale, "details": e.details}
-            for e in session.scalars(select(ConsentEvent).where(ConsentEvent.contact_id.in_(ids))
-                                     .order_by(ConsentEvent.id))]
+            for e in session.scalars(select(ConsentEvent).where(match).order_by(ConsentEvent.id))]
+
+
+def record_erased(session: Session, contact: ConsentContact, *, actor: str) -> None:
+    _log(session, contact, contact.channel, contact.address_hash, Action.ERASED, Method.API, contact.authority,
+         None, "en", actor, {})
 
 
 def forget_addresses(session: Session, recipient_id: int) -> int:

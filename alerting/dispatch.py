@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerting import audit, incidents, targeting
+from alerting import consent
 from alerting.alerts import get_alert
 from alerting.errors import Conflict, ValidationError
 from alerting.models import Alert, AlertRecipient, Delivery, OptOut, PushSubscription, utcnow
@@ -153,6 +154,8 @@ def write_pending(session: Session, alert_id: int, channel: str, rows: Sequence[
     for start in range(0, len(addresses), ADDRESS_CHUNK):
         opted_out.update(session.scalars(select(OptOut.address).where(
             OptOut.channel == channel, OptOut.address.in_(addresses[start:start + ADDRESS_CHUNK]))))
+    # Self-subscribed people are messaged only with their consent on this channel (alerting/consent.py).
+    opted_out |= consent.unconsented(session, channel, [(r.id, a) for r, a in addressed])
     now = utcnow()
     insert_ignoring_duplicates(session, Delivery.__table__, [
         {"alert_id": alert_id, "recipient_id": r.id, "channel": channel, "attempt": attempts.get(r.id, 0) + 1,

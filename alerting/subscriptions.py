@@ -20,15 +20,16 @@ in the directory (same number or email) is reused, never doubled; only people cr
 """
 from __future__ import annotations
 
+import hmac
 import re
 import secrets
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import timedelta, timezone
 from enum import StrEnum
 from typing import Any, Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from alerting import audit, consent, targeting
@@ -286,18 +287,21 @@ def subscribe(session: Session, *, source: str, locale: str, phone: str | None =
             session.add(subscriber)
         person.locale = locale
         subscriber.updated_at = now
-    zone_rows = list(session.scalars(select(Zone).where(Zone.name.in_(list(zones))))) if zones else []
+    zones = list(zones)
+    zone_rows = list(session.scalars(select(Zone).where(Zone.name.in_(zones)))) if zones else []
+    # A subscriber's pin is their home; someone the organisation imported keeps the home it gave.
+    pin_label = "home" if subscriber is not None else "signup-pin"
     if replace_places:
         session.execute(delete(RecipientLocation).where(
             RecipientLocation.recipient_id == person.id,
-            (RecipientLocation.label.like("zone-%")) | (RecipientLocation.label == "home")))
+            (RecipientLocation.label.like("zone-%")) | (RecipientLocation.label == pin_label)))
     names = sorted({z.name for z in zone_rows} | (set() if replace_places or subscriber is None
                                                   else set(subscriber.zones or [])))
     if subscriber is not None:
         subscriber.zones = names
     places = {zone_label(z): representative_point(z) for z in zone_rows}
     if pin is not None:
-        places["home"] = pin
+        places[pin_label] = pin
     if places:
         session.execute(delete(RecipientLocation).where(RecipientLocation.recipient_id == person.id,
                                                         RecipientLocation.label.in_(list(places))))
@@ -399,3 +403,65 @@ def unknown_text(session: Session, phone: str, *, org_name: str) -> str:
 def _locale_of(session: Session, phone: str) -> str:
     person = find_person(session, phone=phone)
     return person.locale if person is not None else "en"
+
+
+# ---- verification (the sign-up page): codes by SMS, links by email ------------------------------
+
+PHONE_CODE = "phone_code"
+EMAIL_LINK = "email_link"
+MANAGE_LINK = "manage_link"
+#: Wrong codes allowed per request before it is dead.
+MAX_CODE_ATTEMPTS = 5
+
+
+class VerificationRefused(ValidationError):
+    """Too many codes or links asked for this address; the message says when to try again."""
+
+
+def code_hash(key: str, request_id: int, code: str) -> str:
+    return consent.contact_hash(key, f"code:{request_id}", code)
+
+
+def start_verification(session: Session, key: str, kind: str, channel: str, address: str, payload: dict[str, Any],
+                       *, ttl: timedelta, per_hour: int, field_name: str) -> tuple[SubscriptionRequest, str]:
+    """A new single-use request for `address` and its secret (a 6-digit code; for links, the caller
+    signs the request id). At most `per_hour` per address and kind, whoever asks."""
+    digest = consent.contact_hash(key, channel, address)
+    now = utcnow()
+    recent = session.scalar(select(func.count()).select_from(SubscriptionRequest).where(
+        SubscriptionRequest.kind == kind, SubscriptionRequest.address_hash == digest,
+        SubscriptionRequest.created_at > now - timedelta(hours=1))) or 0
+    if recent >= per_hour:
+        raise VerificationRefused(f"too many requests for this {'number' if channel == Channel.SMS else 'address'}; "
+                                  f"try again in an hour", field=field_name)
+    code = f"{secrets.randbelow(10 ** 6):06d}"
+    request = SubscriptionRequest(kind=kind, address=address, address_hash=digest, payload=payload, attempts=0,
+                                  created_at=now, expires_at=now + ttl)
+    session.add(request)
+    session.flush()
+    request.code_hash = code_hash(key, request.id, code)
+    return request, code
+
+
+def redeem(session: Session, key: str, request_id: int, kind: str, code: str | None = None) -> SubscriptionRequest:
+    """Use a request once: unexpired, unused, and (with `code`) the right code within MAX_CODE_ATTEMPTS."""
+    request = session.get(SubscriptionRequest, request_id, with_for_update=True)
+    if request is None or request.kind != kind or request.used_at is not None:
+        raise ValidationError("this code or link has already been used; start again", field="code")
+    if request.expires_at.replace(tzinfo=request.expires_at.tzinfo or timezone.utc) <= utcnow():
+        raise ValidationError("this code or link has expired; start again", field="code")
+    if code is not None:
+        if request.attempts >= MAX_CODE_ATTEMPTS:
+            raise ValidationError("too many wrong codes; start again", field="code")
+        if not hmac.compare_digest(request.code_hash or "", code_hash(key, request.id, code.strip())):
+            request.attempts += 1
+            raise ValidationError("that is not the code we sent", field="code")
+    request.used_at = utcnow()
+    return request
+
+
+def set_places(session: Session, person: Recipient, *, locale: str, zones: Iterable[str],
+               pin: tuple[float, float] | None) -> None:
+    """A subscriber's own choice replaces their language, zones and pin (the manage page)."""
+    subscribe(session, source="web", locale=locale, phone=person.phone, email=person.email, zones=zones, pin=pin,
+              replace_places=True)

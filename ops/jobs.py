@@ -177,3 +177,43 @@ def ensure_scheduled_jobs(rt: Runtime) -> int:
 def poll_cap_feed(feed_id: int, token: str) -> dict:
     from ops import cap_poll
     return cap_poll.poll_chain(runtime(), feed_id, token)
+
+
+# --- Retention (alerting/privacy.py): once a day, old deliveries and reply texts go. ---
+
+#: When the daily retention run happens (UTC hour): a quiet time.
+RETENTION_HOUR_UTC = 3
+
+
+def retention_job_id(day: datetime) -> str:
+    """One job per day: scheduling it again the same day changes nothing."""
+    return f"retention-{day:%Y%m%d}"
+
+
+def schedule_retention(redis: Redis, *, now: datetime | None = None) -> bool:
+    """Schedule the next daily retention run (call at start-up; each run schedules the next)."""
+    from datetime import timedelta, timezone
+    now = now or datetime.now(timezone.utc)
+    at = now.replace(hour=RETENTION_HOUR_UTC, minute=0, second=0, microsecond=0)
+    if at <= now:
+        at += timedelta(days=1)
+    try:
+        queue(redis, DEFAULT).enqueue_at(at, "ops.jobs.retention", job_id=retention_job_id(at), unique=True,
+                                         result_ttl=7 * 86400, failure_ttl=7 * 86400,
+                                         retry=Retry(max=3, interval=[60, 600, 3600]),
+                                         description=f"retention run {at:%Y-%m-%d}")
+        return True
+    except DuplicateJobError:
+        return False
+
+
+def retention() -> dict[str, int]:
+    """Apply TOCSIN_RETENTION_DAYS_DELIVERIES and TOCSIN_RETENTION_DAYS_BODIES, then schedule tomorrow's run."""
+    from alerting import privacy
+    rt = runtime()
+    with rt.sessions.begin() as session:
+        counts = privacy.apply_retention(session, delivery_days=rt.settings.retention_days_deliveries,
+                                         body_days=rt.settings.retention_days_bodies)
+    schedule_retention(rt.redis)
+    log.info("retention: %s", counts)
+    return counts

@@ -77,6 +77,10 @@ class Settings:
     #: A tile server for the console's map ({z}/{x}/{y} URL template) on networks that have one;
     #: without it the map shows zones, buildings and people's positions on a plain background.
     map_tile_url: str | None = None
+    #: Privacy (alerting/privacy.py, a daily job): deliveries older than this many days are deleted,
+    #: and the text of replies older than `retention_days_bodies` blanked. None: kept for ever.
+    retention_days_deliveries: int | None = None
+    retention_days_bodies: int | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     # ---- derived values -------------------------------------------------------------------
@@ -206,6 +210,8 @@ class Settings:
             trusted_session_days=number("TRUSTED_SESSION_DAYS", defaults.TRUSTED_SESSION_DAYS, 1),
             approval_severity=_severity(text("APPROVAL_SEVERITY")),
             map_tile_url=text("MAP_TILE_URL"),
+            retention_days_deliveries=number("RETENTION_DAYS_DELIVERIES", 0, 1) or None,
+            retention_days_bodies=number("RETENTION_DAYS_BODIES", 0, 1) or None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -247,5 +253,7 @@ class Settings:
             "TRUSTED_SESSION_DAYS": str(self.trusted_session_days),
             "APPROVAL_SEVERITY": self.approval_severity,
             "MAP_TILE_URL": self.map_tile_url,
+            "RETENTION_DAYS_DELIVERIES": str(self.retention_days_deliveries) if self.retention_days_deliveries else None,
+            "RETENTION_DAYS_BODIES": str(self.retention_days_bodies) if self.retention_days_bodies else None,
         }
         return {f"TOCSIN_{k}": v for k, v in pairs.items() if v is not None}

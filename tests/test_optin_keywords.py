@@ -8,7 +8,8 @@ from alerting.models import ConsentContact, ConsentEvent, Recipient, Subscriber
 from ops.settings import SANDBOX_ACCOUNT_SID
 from tests.conftest import System
 from tests.helpers import phone
-from tests.test_optin_support import NORTHSIDE, SOUTHSIDE, inbox, optin, send_alert, text  # noqa: F401
+from tests.test_optin_support import NORTHSIDE, SOUTHSIDE, inbox, send_alert, text
+from tests.test_optin_support import optin  # noqa: F401 (a fixture, used by name)
 
 SECONDARY_SID = "AC" + "8" * 32
 

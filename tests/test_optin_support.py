@@ -15,15 +15,20 @@ from tests.conftest import SANDBOX_TOKEN, System, make_token
 
 NORTHSIDE = {"name": "Northside", "geometry": {"type": "Polygon", "coordinates": [
     [[-77.05, 38.90], [-77.00, 38.90], [-77.00, 38.95], [-77.05, 38.95], [-77.05, 38.90]]]}}
+FILL_S = 0.2
 SOUTHSIDE = {"name": "Southside", "circle": {"lat": 38.80, "lon": -77.02, "radius_m": 2000}}
 
 
 def add_optin_routes(app: Any) -> None:
     """What console/routes.py is asked to add (skipped once it does)."""
-    if any(getattr(r, "canonical", "") == "/api/v1/keywords" for r in app.router.resources()):
+    from console import api_keywords, api_privacy, public_signup
+    # Forms may come back fast in tests (the fill-time rule has its own test).
+    app[public_signup.SIGNUP_CONFIG] = public_signup.SignupConfig(min_fill_s=FILL_S)
+    if any(getattr(r, "canonical", "") == "/subscribe" for r in app.router.resources()):
         return
-    from console import api_keywords
+    public_signup.setup(app)
     api_keywords.setup(app)
+    api_privacy.setup(app)
 
 
 @pytest.fixture
@@ -59,3 +64,37 @@ async def send_alert(system: System, target: dict, *, channels: tuple[str, ...] 
     await system.call("POST", f"/api/v1/alerts/{alert['id']}/send", expect=202)
     await system.drain()
     return alert["id"]
+
+
+async def signup_form(system: System, lang: str = "en") -> str:
+    """The sign-up page's form token, once a person could have filled the form."""
+    import asyncio
+    import re
+    page = await system.call("GET", "/subscribe", params={"lang": lang}, expect=200)
+    await asyncio.sleep(FILL_S)
+    return re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+
+
+async def sign_up(system: System, expect: int = 200, **fields: Any) -> str:
+    """Post the sign-up form (consent given unless told otherwise); returns the page."""
+    token = fields.pop("form_token", None) or await signup_form(system)
+    data: list[tuple[str, str]] = [("form_token", token), ("consent", "yes")]
+    for name, value in fields.items():
+        if name == "zones":
+            data.extend(("zones", z) for z in value)
+        elif value is None:
+            data = [(k, v) for k, v in data if k != name]
+        else:
+            data.append((name, str(value)))
+    return await system.call("POST", "/subscribe", data=data, expect=expect)
+
+
+async def code_for(system: System, number: str) -> str:
+    import re
+    texts = [m["body"] for m in await inbox(system, number) if "code" in m["body"]]
+    return re.search(r"\b(\d{6})\b", texts[-1]).group(1)
+
+
+def verify_token(page: str) -> str:
+    import re
+    return re.search(r'name="verify_token" value="([^"]+)"', page).group(1)
