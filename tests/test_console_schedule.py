@@ -12,6 +12,7 @@ from console.app import create_app
 from tests.browser import browser, new_page, screenshot, sign_in_page  # noqa: F401 (fixture)
 from tests.conftest import System
 from tests.console_support import console_user, csrf_of
+from tests.test_quick_launch import _create, _setup
 from tests.test_scheduling import PEOPLE, _draft, _in, _people, jobs, scheduled_jobs, status
 
 
@@ -131,3 +132,27 @@ async def test_the_calendar_in_chromium(system: System, browser: Browser) -> Non
     await page.get_by_role("button", name="Cancel the alert").click()
     await page.wait_for_url(lambda url: "/calendar" in url)
     assert "cancelled" in await page.locator("p.notice").inner_text()
+
+
+async def test_the_alert_page_carries_the_box(system: System) -> None:
+    await _people(system)
+    alert_id = await _scheduled(system, _in(90), title="Siren test")
+    operator = await console_user(system.runtime, system.base_url, "operator")
+    async with operator:
+        async with operator.get(f"{system.base_url}/alerts/{alert_id}") as response:
+            page = await response.text()
+            assert response.status == 200
+    assert "Scheduled for" in page and f'action="/alerts/{alert_id}/reschedule"' in page
+    assert f'action="/alerts/{alert_id}/cancel-schedule"' in page
+
+
+async def test_a_launch_page_in_chromium(system: System, browser: Browser) -> None:  # noqa: F811
+    _, secret = _create(system, await _setup(system))
+    page = await new_page(browser, system.base_url)
+    await page.goto(f"/launch/{secret}")
+    assert await page.locator(".mode-banner.live").count() == 1
+    assert "LIVE: a real alert to 3 people by SMS" in await page.locator("p.statement").inner_text()
+    await screenshot(page, "quick-launch-confirm")
+    await page.get_by_role("button", name="Send LIVE alert to 3 people").click()
+    await page.wait_for_selector("p.statement")
+    assert "is being sent to 3 people" in await page.locator("p.statement").inner_text()
