@@ -151,6 +151,7 @@ def record_inbound_sms(session: Session, phone: str, body: str, message_id: str 
     if intent == Intent.STOP or action == subscriptions.Action.STOP:
         consent.opt_out(session, consent_key, Channel.SMS, phone, method=consent.Method.KEYWORD,
                         source="sms-keyword", actor="sms-keyword", keyword=folded[:40])
+        subscriptions.cancel_pending(session, consent_key, phone)
         audit.record(session, "sms-keyword", "contact.opt_out", "channel", Channel.SMS)
         return InboundResult(Intent.STOP, None, f"{org_name}: you are unsubscribed from alerts by text and will "
                                                 f"receive no more messages. Reply START to resubscribe.")

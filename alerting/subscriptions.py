@@ -141,11 +141,13 @@ def _areas(zones: Iterable[str], locale: str) -> str:
 
 # ---- keywords -----------------------------------------------------------------------------------
 
-def _zone_keywords(session: Session) -> dict[str, Keyword]:
+def _zone_keywords(session: Session, taken: set[str]) -> dict[str, Keyword]:
+    """A join keyword per zone name, unless the word is taken (a built-in, or an answer such as OK)."""
+    from alerting.replies import KEYWORDS  # replies imports this module
     found = {}
     for name in session.scalars(select(Zone.name)):
         word = fold(name).replace(" ", "")
-        if _KEYWORD.match(word):
+        if _KEYWORD.match(word) and word not in taken and word not in KEYWORDS:
             found[word] = Keyword(word, Action.JOIN, "en", (name,), builtin=True)
     return found
 
@@ -161,7 +163,7 @@ def fold(value: str) -> str:
 def keywords(session: Session) -> dict[str, Keyword]:
     """Every keyword in force: built-ins, then zone names, then the organisation's own rows."""
     table = {k.keyword: k for k in BUILTIN}
-    table.update(_zone_keywords(session))
+    table.update(_zone_keywords(session, set(table)))
     for row in session.scalars(select(SmsKeyword)):
         table[row.keyword] = Keyword(row.keyword, Action(row.action), row.locale, tuple(row.zones or ()), row.reply)
     return table
@@ -213,9 +215,13 @@ def replace_keywords(session: Session, data: Any, *, actor: str) -> list[dict[st
         except ValueError:
             raise ValidationError(f"{where}.action must be one of {', '.join(a.value for a in Action)}, "
                                   f"got {item.get('action')!r}", field=f"{where}.action") from None
-        carrier = KEYWORDS.get(word)
-        if carrier in (Intent.STOP, Intent.START) and action.value != carrier.value:
-            raise ValidationError(f"{where}: {word} is a carrier {carrier.value.upper()} word and must stay one",
+        # Carrier words keep their meaning (CTIA), and answers to alerts (SAFE, OK, HELP...) are not
+        # taken over: a keyword is matched before a reply is read as an answer.
+        meaning = KEYWORDS.get(word)
+        kept = {Intent.STOP: Action.STOP, Intent.START: Action.START, Intent.NEED_HELP: Action.HELP}
+        if meaning is not None and kept.get(meaning) != action:
+            must = f"must stay a {kept[meaning].value} keyword" if meaning in kept else "cannot be a keyword"
+            raise ValidationError(f"{where}: {word} is an answer to alerts ({meaning.value}) and {must}",
                                   field=f"{where}.action")
         try:
             locale = normalize_locale(str(item.get("locale") or "en"))
@@ -385,6 +391,13 @@ def handle_keyword(session: Session, key: str, phone: str, found: tuple[Keyword,
         return KeywordReply(fill(keyword.reply, areas=areas, **values) if keyword.reply
                             else text("welcome", locale, areas=areas, **values), Action.CONFIRM)
     return None
+
+
+def cancel_pending(session: Session, key: str, phone: str) -> None:
+    """STOP also withdraws a JOIN still waiting for its YES."""
+    pending = _pending_join(session, key, phone)
+    if pending is not None:
+        pending.used_at, pending.address = utcnow(), None
 
 
 def help_text(session: Session, phone: str, *, org_name: str, org_contact: str,

@@ -143,6 +143,26 @@ async def test_keywords_are_configurable(optin: System) -> None:
     bad = await optin.call("PUT", "/api/v1/keywords", expect=422,
                            json={"keywords": [{"keyword": "STOP", "action": "join"}]})
     assert bad["error"]["field"] == "keywords[0].action"
+    for word, action in (("OK", "join"), ("AYUDA", "join"), ("BIEN", "help")):
+        bad = await optin.call("PUT", "/api/v1/keywords", expect=422,
+                               json={"keywords": [{"keyword": word, "action": action}]})
+        assert "answer to alerts" in bad["error"]["message"], word
     bad = await optin.call("PUT", "/api/v1/keywords", expect=422,
                            json={"keywords": [{"keyword": "X", "zones": ["Nowhere"]}]})
     assert "Nowhere" in bad["error"]["message"]
+
+
+async def test_zone_names_never_take_over_keywords_or_answers(optin: System) -> None:
+    for name in ("Help", "OK"):
+        await optin.call("POST", "/api/v1/zones", expect=201, json={**SOUTHSIDE, "name": name})
+    assert "Contact" in (await text(optin, phone(16), "HELP"))[0]
+    words = {k["keyword"] for k in (await optin.call("GET", "/api/v1/keywords"))["keywords"] if k["zones"]}
+    assert words == set()
+
+
+async def test_stop_withdraws_a_join_waiting_for_yes(optin: System) -> None:
+    await text(optin, phone(17), "JOIN")
+    await text(optin, phone(17), "STOP")
+    await text(optin, phone(17), "YES")
+    with optin.runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Recipient)) == 0
