@@ -162,6 +162,16 @@ async def test_a_send_rule_sends_at_once(cap_system, campus, upstream):
     assert alert.recipient_count == len(people_inside(WEST))
     summary = await cap_system.call("GET", f"/api/v1/alerts/{alert.id}", expect=200)
     assert summary["deliveries"]["sms"]["delivered"] + summary["deliveries"]["sms"]["sent"] == len(people_inside(WEST))
+    # The upstream Cancel cancels it, and its all-clear goes to the same area at once.
+    upstream.documents["cancel"] = cap_document(
+        "UP-11", msg_type="Cancel", headline="All clear", sent="2026-11-23T14:30:00-05:00",
+        references="warnings@weather.example.gov,UP-10,2026-11-23T14:00:00-05:00")
+    feed_id = (await cap_system.call("GET", "/api/v1/cap/feeds", expect=200))[0]["id"]
+    await asyncio.to_thread(cap_poll.poll_once, cap_system.runtime, feed_id)
+    await cap_system.drain()
+    (warning, _), (all_clear, cleared) = feed_alerts(cap_system.runtime)
+    assert warning.status == "cancelled" and all_clear.status == "sent" and all_clear.title == "All clear"
+    assert all_clear.follows_alert_id == warning.id and cleared == people
 
 
 async def test_a_rule_template_speaks_instead_of_the_upstream_text(cap_system, campus, upstream):

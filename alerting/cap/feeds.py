@@ -12,8 +12,9 @@ two workers at once, is handled once):
 - an Update or Cancel of an alert we made from this feed (or any import) follows it (imports.py);
 - an Alert whose event and severity pass the rule, and whose area intersects one of our zones,
   becomes a draft targeting exactly the people inside the upstream area (its polygons and circles,
-  not only the zone it touched); with action "send" it is sent at once (by the caller: ops/jobs.py),
-  through the template's texts when the rule names one;
+  not only the zone it touched); with action "send" it is sent at once (by the caller:
+  ops/cap_poll.py), through the template's texts when the rule names one, and so are the follow-up
+  drafts its Updates and Cancels make;
 - anything else is recorded with why it was skipped ("rule", "outside", "no_area").
 """
 from __future__ import annotations
@@ -251,7 +252,8 @@ def handle(session: Session, feed: CapFeed, parsed: ParsedCap, *, available_chan
         seen.outcome = "failed"
         feed.last_error = f"{message.identifier}: {exc}"[:2000]
         return Outcome("failed", warnings=(str(exc),))
-    send = rule.get("action") == "send" and result.created and result.action in ("created", "follow_up")
+    # A send rule sends what the feed made: the alert, an update's follow-up, a cancel's all-clear.
+    send = rule.get("action") == "send" and result.created
     return Outcome(result.action, result.alert.id, send, tuple(result.warnings))
 
 
