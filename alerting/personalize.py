@@ -69,10 +69,10 @@ def fill(text: str, values: dict[str, str]) -> str:
     def replace(match: re.Match[str]) -> str:
         return values.get(match.group(1), "")
 
-    # An empty value: "{x}, evacuate" -> "Evacuate"; "Go, {x}." -> "Go."; "Hello {x}, go" -> "Hello, go".
+    # An empty value: "{x}, evacuate" (or "{x}: evacuate") -> "Evacuate"; "Go, {x}." -> "Go."; "Hello {x}, go" -> "Hello, go".
     for name in PERSONAL:
         if not values.get(name) and f"{{{name}}}" in text:
-            text = re.sub(rf"(^|[.!?:]\s+)\{{{name}\}}\s*,\s*(\w)", lambda m: m.group(1) + m.group(2).upper(), text)
+            text = re.sub(rf"(^|[.!?:]\s+)\{{{name}\}}\s*[,:]\s*(\w)", lambda m: m.group(1) + m.group(2).upper(), text)
             text = re.sub(rf"\s*,\s*\{{{name}\}}", "", text)
             text = re.sub(rf"\s+\{{{name}\}}", "", text)
     return PERSONAL_PLACEHOLDER.sub(replace, text)
@@ -88,8 +88,10 @@ def people(session: Session, alert: Alert, recipient_ids: Sequence[int]) -> dict
     for rid, name, locale in rows:
         values = {}
         if used:
+            # The fallback speaks the language the person's text is in: theirs if the alert has it.
+            language = locale if (locale or "")[:2].lower() in (alert.translations or {}) else None
             values = {"first_name": first_name(name), "name": (name or "").strip(),
-                      "zone": zones.get(rid) or zone_fallback(locale)}
+                      "zone": zones.get(rid) or zone_fallback(language)}
         result[rid] = Person(rid, locale or "en", (name or "").strip(), values)
     return result
 

@@ -264,7 +264,7 @@ def channel_texts(alert: Alert, org_name: str, locale: str | None = None) -> dic
     """What each of the alert's channels says in one language, exactly as built at send time, with
     per-person placeholders left showing (`{first_name}`)."""
     result: dict[str, Any] = {}
-    link = "(a personal answer link)"
+    link = "…/r/(a personal link)"
     for channel in alert.channels:
         if channel == "sms":
             text = sms_text(alert, org_name, locale=locale)
