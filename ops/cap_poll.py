@@ -21,6 +21,7 @@ from alerting.cap.export import Origin
 from alerting.cap.fetch import fetch
 from alerting.models import CapFeed
 from escalation import accountability, engine
+from ops.jobs import RQStepScheduler
 from ops.queues import DEFAULT, queue
 from ops.runtime import Runtime
 
@@ -73,7 +74,6 @@ def poll_once(rt: Runtime, feed_id: int) -> list[feeds.Outcome]:
                 urgent = dispatch.is_urgent(alert)
             if started:
                 rt.enqueuer.enqueue_dispatch(outcome.alert_id, urgent=urgent)
-                from ops.jobs import RQStepScheduler
                 engine.schedule_alert(rt.sessions, RQStepScheduler(rt.redis), outcome.alert_id)
                 log.info("CAP feed %s: alert %s sent automatically", feed_id, outcome.alert_id)
     return outcomes

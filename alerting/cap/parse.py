@@ -7,8 +7,8 @@ Policy, in the order applied:
   that are not valid in it are refused, saying which;
 - parsed with defusedxml: a DOCTYPE (hence any entity, internal or external) is refused, never
   resolved; XInclude is never processed, and an XInclude element is refused by name;
-- the root must be a CAP 1.2 or 1.1 `<alert>`, nested at most `MAX_DEPTH` deep; 1.1 is read as 1.2 (its deprecated certainty
-  "Very Likely" becomes "Likely", with a warning);
+- the root must be a CAP 1.2 or 1.1 `<alert>`, nested at most `MAX_DEPTH` deep; 1.1 is read as
+  1.2 (its deprecated certainty "Very Likely" becomes "Likely", with a warning);
 - validated against the OASIS CAP 1.2 schema (cap12.xsd, shipped beside this module); each error
   names its element path, e.g. "/alert/info[1]/urgency[1]";
 - every polygon must be closed with at least 4 lat,lon pairs, every circle "lat,lon radius_km"
