@@ -38,7 +38,8 @@ def cancel(session: Session, alert_id: int, data: Any, *, actor: str,
         return alert, None
     if alert.status == AlertStatus.CLOSED:
         raise Conflict(f"alert {alert.id} is closed and cannot be cancelled")
-    stoppable = [AlertStatus.DRAFT, *OPEN_ALERT_STATUSES]
+    # A scheduled alert, or one waiting for a second operator, is stopped before it goes out.
+    stoppable = [AlertStatus.DRAFT, AlertStatus.SCHEDULED, AlertStatus.AWAITING_APPROVAL, *OPEN_ALERT_STATUSES]
     session.execute(update(Alert).where(Alert.id == alert.id, Alert.status.in_(stoppable))
                     .values(status=AlertStatus.CANCELLED, cancelled_at=utcnow()))
     session.refresh(alert)
