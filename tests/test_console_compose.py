@@ -215,3 +215,32 @@ async def test_a_draft_is_edited_and_a_stale_review_cannot_send(campus: System) 
     with campus.runtime.sessions() as session:
         alert = session.get(Alert, alert_id)
         assert alert.status == "draft" and not alert.drill and alert.title.endswith("(update)")
+
+
+async def test_a_sent_alert_can_no_longer_be_edited(campus: System) -> None:
+    from alerting import drafts
+    from alerting.errors import Conflict, ValidationError
+
+    client = await console_user(campus.runtime, campus.base_url, "operator")
+    async with client:
+        _, path, page = await _post(client, campus, "/compose", shelter_form(campus))
+        alert_id = int(path.split("/")[2])
+        reviewed = re.search(r'name="reviewed" value="([^"]+)"', page).group(1)
+        await client.post(f"{campus.base_url}/compose/{alert_id}/send",
+                          data={"csrf_token": csrf_of(page), "reviewed": reviewed})
+        async with client.get(f"{campus.base_url}/compose/{alert_id}/edit") as response:
+            assert response.status == 409 and "can no longer be edited" in await response.text()
+        review = await (await client.get(f"{campus.base_url}/compose/{alert_id}/review")).text()
+        assert "cannot be sent again" in review and 'id="send-button"' not in review
+    channels = campus.runtime.available_channels
+    data = {"title": "T", "message": "M", "channels": ["sms"], "target": {"zones": ["Library"]}}
+    with campus.runtime.sessions.begin() as session:
+        with pytest.raises(Conflict):
+            drafts.update_draft(session, alert_id, data, actor="test", available_channels=channels)
+        draft = drafts.alerts.create_alert(session, {**data, "drill": True}, actor="test", available_channels=channels)
+        with pytest.raises(ValidationError) as caught:
+            drafts.update_draft(session, draft.id, {**data, "channels": ["fax"]}, actor="test", available_channels=channels)
+        assert caught.value.field == "channels"
+        edited = drafts.update_draft(session, draft.id, {**data, "title": "T2", "policy": None}, actor="test",
+                                     available_channels=channels)
+        assert edited.title == "T2" and edited.incident.name == "T2" and edited.drill is False

@@ -17,6 +17,17 @@
 
   var form = document.getElementById("compose-form");
   if (!form) { return; }
+  var summary = document.getElementById("error-summary");
+  if (summary) { summary.focus(); }
+
+  // The page takes the colour of the chosen mode, so LIVE and DRILL never look alike while composing.
+  function showMode() {
+    var mode = (form.querySelector('input[name="mode"]:checked') || {}).value;
+    document.body.classList.toggle("mode-live", mode === "live");
+    document.body.classList.toggle("mode-drill", mode === "drill");
+  }
+  form.addEventListener("change", function (e) { if (e.target.name === "mode") { showMode(); } });
+  showMode();
   var geometry = document.getElementById("geometry");
   var circle = document.getElementById("circle");
   var circleNote = document.getElementById("circle-note");
