@@ -35,10 +35,10 @@ from sqlalchemy.orm import Session
 from alerting import consent, privacy, subscriptions, zones as zone_store
 from alerting.contacts import ContactError, normalize_email, normalize_phone
 from alerting.errors import PermissionDenied, ValidationError
-from alerting.models import Recipient, Subscriber, SubscriptionRequest, Zone
+from alerting.models import OptOut, Recipient, Subscriber, SubscriptionRequest, Zone
 from alerting.statuses import Channel
 from channels.base import Outbound, Outcome
-from console.db import in_transaction
+from console.db import in_thread, in_transaction
 from console.keys import RUNTIME
 from console.public_pages import COMMON_HEADERS
 from console.render import render
@@ -61,8 +61,9 @@ class SignupConfig:
     link_ttl: timedelta = timedelta(hours=24)
     #: Codes or links per number or address and hour.
     per_address_per_hour: int = 3
-    #: POSTs per client IP and hour.
-    per_ip_per_hour: int = 30
+    #: POSTs per client IP and hour: generous, because a campus or a library signs people up from
+    #: behind one address; the per-number limit is what protects people from being texted codes.
+    per_ip_per_hour: int = 120
     #: A manage link works this long.
     manage_max_age_s: int = 2 * 24 * 3600
 
@@ -152,12 +153,7 @@ async def _ip_allowed(request: web.Request) -> bool:
             pipe.expire(key, 3600)
             return int(pipe.execute()[0])
 
-    return await _in_thread(request, count) <= request.app[SIGNUP_CONFIG].per_ip_per_hour
-
-
-async def _in_thread(request: web.Request, work: Any) -> Any:
-    from console.db import in_thread
-    return await in_thread(request, work)
+    return await in_thread(request, count) <= request.app[SIGNUP_CONFIG].per_ip_per_hour
 
 
 def _too_many(request: web.Request) -> web.Response:
@@ -210,6 +206,8 @@ class Signup:
     language: str
     zones: list[str]
     pin: tuple[float, float] | None
+    #: The consent text version the page showed (a page loaded before a new version keeps its own).
+    consent_version: str = consent.WEB_VERSION
 
 
 def _parse(form: Any, zone_names: set[str], channels: tuple[str, ...]) -> tuple[Signup, dict[str, str]]:
@@ -247,7 +245,10 @@ def _parse(form: Any, zone_names: set[str], channels: tuple[str, ...]) -> tuple[
             pin = None
     if form.get("consent") != "yes":
         errors["consent"] = "Tick the box to agree, or we cannot send you alerts."
-    return Signup(phone, email, _language(form.get("language")), sorted(set(chosen) - set(unknown)), pin), errors
+    shown = form.get("consent_version")
+    version = shown if shown in consent.DEFAULT_TEXTS and str(shown).startswith("web-") else consent.WEB_VERSION
+    return Signup(phone, email, _language(form.get("language")), sorted(set(chosen) - set(unknown)), pin,
+                  version), errors
 
 
 async def submit(request: web.Request) -> web.Response:
@@ -296,9 +297,14 @@ async def submit(request: web.Request) -> web.Response:
 
 def _start(session: Session, key: str, signup: Signup, config: SignupConfig) -> tuple[int | None, str, int | None]:
     payload = {"language": signup.language, "zones": signup.zones,
-               "pin": list(signup.pin) if signup.pin else None, "consent_version": consent.WEB_VERSION}
+               "pin": list(signup.pin) if signup.pin else None, "consent_version": signup.consent_version}
     phone_request = email_request = None
     code = ""
+    if signup.phone and session.scalar(select(OptOut.id).where(OptOut.channel == Channel.SMS,
+                                                               OptOut.address == signup.phone)):
+        # A number that texted STOP gets no code from a web form (anyone may type a number here).
+        raise ValidationError("This number asked us to stop texting it. Text START to us from it first, "
+                              "then sign up again.", field="phone")
     if signup.phone:
         request, code = subscriptions.start_verification(
             session, key, subscriptions.PHONE_CODE, Channel.SMS, signup.phone, payload, ttl=config.code_ttl,

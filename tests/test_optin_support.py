@@ -23,7 +23,7 @@ def add_optin_routes(app: Any) -> None:
     """What console/routes.py is asked to add (skipped once it does)."""
     from console import api_keywords, api_privacy, public_signup
     # Forms may come back fast in tests (the fill-time rule has its own test).
-    app[public_signup.SIGNUP_CONFIG] = public_signup.SignupConfig(min_fill_s=FILL_S)
+    app[public_signup.SIGNUP_CONFIG] = public_signup.SignupConfig(min_fill_s=FILL_S, per_ip_per_hour=30)
     if any(getattr(r, "canonical", "") == "/subscribe" for r in app.router.resources()):
         return
     public_signup.setup(app)

@@ -166,3 +166,10 @@ async def test_manage_and_delete_by_a_signed_link(optin: System) -> None:
         assert session.scalar(select(func.count()).select_from(RecipientLocation)) == 0
     assert "no longer exists" in await optin.call("GET", link, expect=404)
     assert "not valid" in await optin.call("GET", "/subscribe/manage/forged", expect=403)
+
+
+async def test_a_number_that_texted_stop_gets_no_code_from_the_form(optin: System) -> None:
+    await optin.call("POST", "/sandbox/sms/reply", json={"from": phone(28), "body": "STOP"}, expect=200)
+    page = await sign_up(optin, phone=phone(28), expect=422)
+    assert 'id="phone-error"' in page and "Text START" in page
+    assert not any("code" in m["body"] for m in await inbox(optin, phone(28)))
