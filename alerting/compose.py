@@ -1,7 +1,8 @@
 """What each channel carries for each person: built at send time, per delivery.
 
 Every channel says who it is from, says TEST first for a drill (before anything personal), is in
-the person's language when the alert has a translation for it, and tells the person how to answer: a reply (SMS), a key (voice), a button (push) or a link (email). Links are signed per
+the person's language when the alert has a translation for it, and tells the person how to
+answer: a reply (SMS), a key (voice), a button (push) or a link (email). Links are signed per
 person and alert (alerting/links.py), so an answer is bound to the one who received it.
 """
 from __future__ import annotations

@@ -6,7 +6,8 @@ the alert has gone; the message sent is never changed under way.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -38,7 +39,7 @@ def checked_fields(session: Session, data: Any, *, available_channels: Iterable[
     return {"title": title, "message": message, "channels": channels, "target": target, "severity": severity,
             "drill": drill, "variants": alerts._variants(data.get("variants"), channels),
             "translations": alerts._translations(data.get("translations"), channels),
-            "policy": alerts._policy_name(session, data["policy"] if "policy" in data else alerts.DEFAULT_POLICY_MARK)}
+            "policy": alerts._policy_name(session, data.get("policy", alerts.DEFAULT_POLICY_MARK))}
 
 
 def update_draft(session: Session, alert_id: int, data: Any, *, actor: str, available_channels: Iterable[str],

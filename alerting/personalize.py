@@ -12,8 +12,8 @@ the comma that went with it ("{first_name}, evacuate" becomes "Evacuate"), so no
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 from sqlalchemy import select

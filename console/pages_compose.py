@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -92,7 +92,10 @@ def form_from_alert(alert: Alert) -> dict[str, Any]:
 def form_from_post(post: MultiDictProxy[Any]) -> dict[str, Any]:
     """The submitted fields, as the form shows them again if something needs fixing."""
     form = blank_form()
-    text = lambda key: str(post.get(key, "")).replace("\r\n", "\n")  # noqa: E731
+
+    def text(key: str) -> str:
+        return str(post.get(key, "")).replace("\r\n", "\n")
+
     raw_template = text("template_id")
     form["template_id"] = int(raw_template) if raw_template.isdigit() else None
     for key in ("title", "message", "severity", "policy", "mode", "geometry", "circle"):
@@ -453,7 +456,7 @@ def parse_scheduled_for(raw: str) -> datetime | None:
         return None
     for fmt in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"):
         try:
-            return datetime.strptime(raw, fmt).replace(tzinfo=timezone.utc)
+            return datetime.strptime(raw, fmt).replace(tzinfo=UTC)
         except ValueError:
             continue
     raise ValidationError(f"{raw!r} is not a date and time such as 2026-11-24T08:00", field="scheduled_for")

@@ -84,12 +84,18 @@ def form_of(template: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def form_from_post(post: MultiDictProxy[Any]) -> dict[str, Any]:
-    text = lambda key: str(post.get(key, "")).replace("\r\n", "\n")  # noqa: E731
-    form = {k: text(k).strip() for k in ("name", "description", "title", "message", "severity", "policy", "target")}
+    """The submitted fields, as the form shows them again if something needs fixing."""
+
+    def text(key: str) -> str:
+        return str(post.get(key, "")).replace("\r\n", "\n")
+
+    form: dict[str, Any] = {k: text(k).strip() for k in ("name", "description", "title", "message", "severity",
+                                                         "policy", "target")}
     form["channels"] = [str(c) for c in post.getall("channels", [])]
     form["variants"] = {k[8:]: text(k) for k in post if k.startswith("variant.")}
     rows = []
-    for n in range(int(text("translation_rows") or 0) if text("translation_rows").isdigit() else 0):
+    count = text("translation_rows")
+    for n in range(min(int(count), len(templates.LANGUAGES) + NEW_TRANSLATION_ROWS) if count.isdigit() else 0):
         row = {"lang": text(f"tr{n}.lang").strip().lower(), "title": text(f"tr{n}.title"),
                "message": text(f"tr{n}.message"),
                "variants": {k.split(".", 2)[2]: text(k) for k in post if k.startswith(f"tr{n}.variant.")}}

@@ -148,7 +148,7 @@ async def test_review_states_mode_audience_and_channels_then_sends_once(campus: 
             assert alert.translations["es"]["message"].endswith("cerca de Library.")
         people = re.search(r'<strong class="people">([\d,]+) people</strong>', page)
         assert people and int(people.group(1).replace(",", "")) > 0
-        statement = re.sub(r"<[^>]+>|\s+", " ", re.search(r'<p class="statement".*?</p>', page, re.S).group(0))
+        statement = re.sub(r"<[^>]+>|\s+", " ", re.search(r'<p class="statement".*?</p>', page, re.DOTALL).group(0))
         assert re.sub(r"\s+", " ", statement).strip() == f"Send a DRILL alert to {people.group(1)} people by SMS and email ."
         assert "Send DRILL now" in page and "Send LIVE" not in page and 'class="mode-banner drill"' in page
         assert "TEST - EXERCISE ONLY. Test University: SHELTER IN PLACE now: a chemical spill near Library." in page
@@ -171,7 +171,7 @@ async def test_review_states_mode_audience_and_channels_then_sends_once(campus: 
 async def test_a_live_review_is_red_and_says_live(campus: System) -> None:
     client = await console_user(campus.runtime, campus.base_url, "operator")
     async with client:
-        _, path, page = await _post(client, campus, "/compose", shelter_form(
+        _, _, page = await _post(client, campus, "/compose", shelter_form(
             campus, mode="live", channels=["sms", "voice", "email"], zones=None, groups="Faculty"))
     assert "Send LIVE alert now" in page and 'class="button danger big"' not in page and 'class="danger big"' in page
     assert 'class="confirm"' in page and "by <strong class=\"channels\">SMS, voice call and email</strong>" in page
@@ -203,7 +203,7 @@ async def test_a_draft_is_edited_and_a_stale_review_cannot_send(campus: System) 
         stale = re.search(r'name="reviewed" value="([^"]+)"', review).group(1)
         edit = await (await client.get(f"{campus.base_url}/compose/{alert_id}/edit")).text()
         assert 'value="Shelter in place: Library"' in edit and 'name="mode" value="drill" checked' in edit
-        status, path, page = await post_form(client, f"{campus.base_url}/compose/{alert_id}/edit",
+        _, path, page = await post_form(client, f"{campus.base_url}/compose/{alert_id}/edit",
                                              f"{campus.base_url}/compose/{alert_id}/edit", {
             "title": "Shelter in place: Library (update)", "message": "Stay inside, {first_name}.",
             "channels": "sms", "zones": "Library", "mode": "live", "severity": "extreme", "policy": "__none__"})
