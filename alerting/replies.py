@@ -153,14 +153,14 @@ def record_inbound_sms(session: Session, phone: str, body: str, message_id: str 
                         source="sms-keyword", actor="sms-keyword", keyword=folded[:40])
         subscriptions.cancel_pending(session, consent_key, phone)
         audit.record(session, "sms-keyword", "contact.opt_out", "channel", Channel.SMS)
-        return InboundResult(Intent.STOP, None, f"{org_name}: you are unsubscribed from alerts by text and will "
-                                                f"receive no more messages. Reply START to resubscribe.")
+        return InboundResult(Intent.STOP, None, subscriptions.stop_text(session, phone, folded, org_name=org_name,
+                                                                        stopped=True))
     if intent == Intent.START or action == subscriptions.Action.START:
         consent.opt_in(session, consent_key, Channel.SMS, phone, method=consent.Method.KEYWORD,
                        text_version=None, actor="sms-keyword", keyword=folded[:40])
         audit.record(session, "sms-keyword", "contact.opt_in", "channel", Channel.SMS)
-        return InboundResult(Intent.START, None, f"{org_name}: you are subscribed to alerts by text again. "
-                                                 f"Reply STOP to unsubscribe, HELP for help.")
+        return InboundResult(Intent.START, None, subscriptions.stop_text(session, phone, folded, org_name=org_name,
+                                                                         stopped=False))
 
     def answer(text: str | None) -> str | None:
         return text if text and may_auto_reply(session, phone) else None

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from alerting import audit, consent, targeting
 from alerting.contacts import ContactError, normalize_locale
 from alerting.errors import ValidationError
-from alerting.models import (Group, Recipient, RecipientGroup, RecipientLocation, SmsKeyword, Subscriber,
+from alerting.models import (ConsentContact, Group, Recipient, RecipientGroup, RecipientLocation, SmsKeyword, Subscriber,
                              SubscriptionRequest, Zone, utcnow)
 from alerting.statuses import Channel
 
@@ -113,6 +113,28 @@ TEXTS: dict[str, dict[str, str]] = {
               "terminar. Pueden aplicarse tarifas.",
         "fr": "Alertes d'urgence de {org}. Contact : {contact}. Envoyez INSCRIRE pour vous abonner, STOP pour "
               "arrêter. Des frais peuvent s'appliquer.",
+    },
+    "help_member": {
+        "en": "{org} emergency alerts: you are subscribed. Contact: {contact}. Reply STOP to end. "
+              "Msg & data rates may apply.",
+        "es": "Alertas de emergencia de {org}: está suscrito. Contacto: {contact}. Responda STOP para terminar. "
+              "Pueden aplicarse tarifas.",
+        "fr": "Alertes d'urgence de {org} : vous êtes inscrit. Contact : {contact}. Répondez STOP pour arrêter. "
+              "Des frais peuvent s'appliquer.",
+    },
+    "stopped": {
+        "en": "{org}: you are unsubscribed from alerts by text and will receive no more messages. "
+              "Reply START to resubscribe.",
+        "es": "{org}: ya no recibirá alertas por mensaje de texto. Responda START para volver a suscribirse.",
+        "fr": "{org} : vous êtes désinscrit des alertes par SMS et ne recevrez plus de messages. "
+              "Répondez START pour vous réinscrire.",
+    },
+    "started": {
+        "en": "{org}: you are subscribed to alerts by text again. Reply STOP to unsubscribe, HELP for help.",
+        "es": "{org}: vuelve a recibir alertas por mensaje de texto. Responda STOP para darse de baja, "
+              "AYUDA para ayuda.",
+        "fr": "{org} : vous recevez de nouveau les alertes par SMS. Répondez STOP pour vous désinscrire, "
+              "AIDE pour de l'aide.",
     },
     "unknown": {
         "en": "{org}: we did not understand that. Text JOIN for emergency alerts, HELP for help, STOP to end.",
@@ -402,11 +424,27 @@ def cancel_pending(session: Session, key: str, phone: str) -> None:
 
 def help_text(session: Session, phone: str, *, org_name: str, org_contact: str,
               found: tuple[Keyword, tuple[str, ...]] | None = None) -> str:
-    """HELP from someone with no open alert: who we are, how to reach us, how to join or stop."""
+    """HELP from someone with no open alert: who we are, how to reach us, how to join or stop; in
+    the person's language, else the keyword's."""
     if found is not None and found[0].reply:
         return fill(found[0].reply, org=org_name, contact=org_contact, areas="")
-    locale = found[0].locale if found is not None else _locale_of(session, phone)
-    return text("help", locale, org=org_name, contact=org_contact)
+    person = find_person(session, phone=phone)
+    locale = person.locale if person is not None else (found[0].locale if found is not None else "en")
+    subscribed = session.scalar(select(ConsentContact.id).where(
+        ConsentContact.channel == Channel.SMS, ConsentContact.address == phone,
+        ConsentContact.status == consent.GRANTED).limit(1)) is not None
+    return text("help_member" if subscribed else "help", locale, org=org_name, contact=org_contact)
+
+
+#: The language of a carrier word, for its confirmation (alerting/replies.py's STOP and START words).
+CARRIER_WORD_LOCALE = {"PARAR": "es", "ALTO": "es", "ARRET": "fr", "ARRETER": "fr"}
+
+
+def stop_text(session: Session, phone: str, word: str, *, org_name: str, stopped: bool) -> str:
+    """The confirmation of STOP (or START), in the word's language, else the person's."""
+    person = find_person(session, phone=phone)
+    locale = CARRIER_WORD_LOCALE.get(word) or (person.locale if person is not None else "en")
+    return text("stopped" if stopped else "started", locale, org=org_name)
 
 
 def unknown_text(session: Session, phone: str, *, org_name: str) -> str:

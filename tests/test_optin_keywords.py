@@ -117,6 +117,9 @@ async def test_help_answers_anyone(optin: System) -> None:
     assert "responda SI" in (await text(optin, phone(11), "ALTA"))[0]
     spanish = await text(optin, phone(12), "AYUDA")
     assert "Contacto" in spanish[0]
+    assert "suscrito" in member[0] or "you are subscribed" in member[0], "a member is told they are subscribed"
+    assert "ya no recibirá" in (await text(optin, phone(12), "PARAR"))[0]
+    assert "désinscrit" in (await text(optin, phone(12), "ARRET"))[0]
 
 
 async def test_unknown_words_get_a_short_help_capped(optin: System) -> None:
