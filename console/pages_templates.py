@@ -31,6 +31,8 @@ from console.session import require_page
 
 #: Empty translation rows the form offers for adding a language.
 NEW_TRANSLATION_ROWS = 1
+#: At most this many translation rows are read from a form (its count is a hidden field: never trusted).
+MAX_TRANSLATION_ROWS = 100
 
 
 def setup(app: web.Application) -> None:
@@ -95,7 +97,7 @@ def form_from_post(post: MultiDictProxy[Any]) -> dict[str, Any]:
     form["variants"] = {k[8:]: text(k) for k in post if k.startswith("variant.")}
     rows = []
     count = text("translation_rows")
-    for n in range(min(int(count), len(templates.LANGUAGES) + NEW_TRANSLATION_ROWS) if count.isdigit() else 0):
+    for n in range(min(int(count), MAX_TRANSLATION_ROWS) if count.isdigit() else 0):
         row = {"lang": text(f"tr{n}.lang").strip().lower(), "title": text(f"tr{n}.title"),
                "message": text(f"tr{n}.message"),
                "variants": {k.split(".", 2)[2]: text(k) for k in post if k.startswith(f"tr{n}.variant.")}}

@@ -2,6 +2,7 @@
 page's words, and one send however often it is pressed."""
 from __future__ import annotations
 
+import json
 import re
 
 import aiohttp
@@ -244,3 +245,19 @@ async def test_a_sent_alert_can_no_longer_be_edited(campus: System) -> None:
         edited = drafts.update_draft(session, draft.id, {**data, "title": "T2", "policy": None}, actor="test",
                                      available_channels=channels)
         assert edited.title == "T2" and edited.incident.name == "T2" and edited.drill is False
+
+
+async def test_without_javascript_an_area_is_pasted_as_geojson_or_given_as_a_circle(campus: System) -> None:
+    client = await console_user(campus.runtime, campus.base_url, "operator")
+    async with client:
+        _, path, page = await _post(client, campus, "/compose", shelter_form(
+            campus, zones=None, geometry=json.dumps(LIBRARY_SQUARE)))
+        assert re.fullmatch(r"/compose/\d+/review", path) and "an area drawn on the map" in page
+        drawn = int(re.search(r'<strong class="people">([\d,]+) people', page).group(1).replace(",", ""))
+        _, path, page = await _post(client, campus, "/compose", shelter_form(
+            campus, zones=None, circle='{"lat": 38.906, "lon": -77.0703, "radius_m": 80}'))
+        assert "a circle of 80 m" in page
+        circled = int(re.search(r'<strong class="people">([\d,]+) (people|person)', page).group(1).replace(",", ""))
+    with campus.runtime.sessions() as session:
+        library = sum(1 for a in session.scalars(select(Alert)) if a.target.get("geometry") == LIBRARY_SQUARE)
+    assert library == 1 and drawn > 0 and circled > 0

@@ -86,3 +86,32 @@ async def test_compose_from_a_template_draw_on_the_map_and_send_a_drill(system: 
         alert = session.get(Alert, alert_id)
         assert alert.status in ("sending", "sent") and alert.drill and "geometry" in alert.target
         assert alert.origin == "console" and alert.title == "Shelter in place: Library"
+
+
+async def test_a_circle_drawn_on_the_map_is_the_target_and_a_zone_is_clicked(system: System, browser: Browser) -> None:  # noqa: F811
+    with system.runtime.sessions.begin() as session:
+        seed_demo(session)
+    page = await new_page(browser, system.base_url, width=1400, height=1000)
+    await sign_in_page(page, system.runtime, "operator")
+    await page.goto("/compose?template=free")
+    await page.locator("#map").scroll_into_view_if_needed()
+    box = await page.locator(".leaflet-tooltip.zone-label", has_text="Student Center").bounding_box()
+    assert box
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    await page.click(".leaflet-draw-draw-circle")
+    await page.mouse.move(cx, cy)
+    await page.mouse.down()
+    await page.mouse.move(cx + 25, cy, steps=5)
+    await page.mouse.move(cx + 50, cy, steps=5)
+    await page.mouse.up()
+    await page.wait_for_function("document.querySelector('#circle').value.includes('radius_m')")
+    circle = await page.input_value("#circle")
+    assert '"lat":38.90' in circle and '"lon":-77.06' in circle and await page.input_value("#geometry") == ""
+    await page.wait_for_function("Number(document.querySelector('#reach').dataset.people || 0) > 0")
+    circled = await _reach(page)
+    # Clicking a zone on the map ticks its box (and adds its people).
+    label = await page.locator(".leaflet-tooltip.zone-label", has_text="Library").bounding_box()
+    assert label
+    await page.mouse.click(label["x"] + label["width"] / 2, label["y"] + label["height"] + 4)
+    await page.wait_for_function("document.querySelector(\"input[name=zones][value='Library']\").checked")
+    await page.wait_for_function(f"Number(document.querySelector('#reach').dataset.people || 0) > {circled}")

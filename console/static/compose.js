@@ -17,6 +17,8 @@
 
   var form = document.getElementById("compose-form");
   if (!form) { return; }
+  // Without this script the map cannot work, so it stays hidden and the GeoJSON field stands in.
+  form.querySelectorAll(".js-only").forEach(function (el) { el.hidden = false; });
   var summary = document.getElementById("error-summary");
   if (summary) { summary.focus(); }
 
