@@ -146,7 +146,7 @@ def record_inbound_sms(session: Session, phone: str, body: str, message_id: str 
     intent = classify(body) if not coded else (Intent.SAFE if coded.group(2) == "1" else Intent.NEED_HELP)
     if message_id and session.scalar(select(Response.id).where(Response.provider_message_id == message_id)):
         return InboundResult(intent, None, None, duplicate=True)
-    found = None if coded else subscriptions.lookup(session, folded)
+    found = None if coded else subscriptions.lookup(session, folded, whole_only=bool(open_alerts_for(session, phone)))
     action = found[0].action if found else None
     if intent == Intent.STOP or action == subscriptions.Action.STOP:
         consent.opt_out(session, consent_key, Channel.SMS, phone, method=consent.Method.KEYWORD,

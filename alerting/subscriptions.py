@@ -71,9 +71,9 @@ class Keyword:
 
 BUILTIN: tuple[Keyword, ...] = tuple(
     Keyword(word, action, locale, builtin=True) for action, locale, words in (
-        (Action.JOIN, "en", ["JOIN", "ALERTS"]),
-        (Action.JOIN, "es", ["UNIRSE", "ALTA", "ALERTAS"]),
-        (Action.JOIN, "fr", ["INSCRIRE", "INSCRIPTION", "ALERTES"]),
+        (Action.JOIN, "en", ["JOIN"]),
+        (Action.JOIN, "es", ["UNIRSE", "ALTA"]),
+        (Action.JOIN, "fr", ["INSCRIRE", "INSCRIPTION"]),
         (Action.CONFIRM, "en", ["YES", "Y"]),
         (Action.CONFIRM, "es", ["SI"]),
         (Action.CONFIRM, "fr", ["OUI"]),
@@ -191,20 +191,24 @@ def keywords(session: Session) -> dict[str, Keyword]:
     return table
 
 
-def lookup(session: Session, folded: str) -> tuple[Keyword, tuple[str, ...]] | None:
-    """The keyword a folded message starts with, and the zones it names ("JOIN NORTHSIDE")."""
+def lookup(session: Session, folded: str, *, whole_only: bool = False) -> tuple[Keyword, tuple[str, ...]] | None:
+    """The keyword of a folded message and the zones it names. A message is a keyword when it is one
+    ("NORTHSIDE", "North Side", "YES"); a generic join may be followed by areas ("JOIN NORTHSIDE").
+    `whole_only` (the sender has an open alert to answer): no following words, so an answer such as
+    "library flooded" is never taken for the zone keyword LIBRARY."""
     words = folded.split()
     if not words:
         return None
     table = keywords(session)
-    found = table.get(words[0])
-    if found is None or (found.action != Action.JOIN and len(words) > 1):
-        # Only a join takes more words ("JOIN NORTHSIDE"); "STOP IT" or "YES SAFE" are not keywords.
-        found = table.get(folded.replace(" ", ""))
+    found = table.get(folded.replace(" ", ""))
+    if found is None and not whole_only:
+        first = table.get(words[0])
+        if first is not None and first.action == Action.JOIN and not first.zones:
+            found = first
     if found is None:
         return None
     zones = list(found.zones)
-    if found.action == Action.JOIN:
+    if found.action == Action.JOIN and found.keyword == words[0]:
         for word in words[1:]:
             extra = table.get(word)
             if extra is not None and extra.action == Action.JOIN:

@@ -169,3 +169,17 @@ async def test_stop_withdraws_a_join_waiting_for_yes(optin: System) -> None:
     await text(optin, phone(17), "YES")
     with optin.runtime.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Recipient)) == 0
+
+
+async def test_answers_to_an_open_alert_are_never_taken_for_keywords(optin: System) -> None:
+    await optin.call("POST", "/api/v1/zones", expect=201, json={**SOUTHSIDE, "name": "Library"})
+    await optin.call("POST", "/api/v1/recipients", expect=201, json={
+        "external_id": "L1", "phone": phone(18), "locations": [{"label": "home", "lat": 38.80, "lon": -77.02}]})
+    alert_id = await send_alert(optin, {"zones": ["Library"]})
+    assert await text(optin, phone(18), "library flooded, we are safe") == []
+    assert await text(optin, phone(18), "join us") == []
+    summary = await optin.call("GET", f"/api/v1/alerts/{alert_id}")
+    assert summary["responses"]["acknowledged"] == 1
+    # Without an open alert, the same words are a keyword (with more words: only a generic JOIN).
+    assert "Library" in (await text(optin, phone(19), "library"))[0]
+    assert "we did not understand" in (await text(optin, phone(20), "library flooded"))[0]
