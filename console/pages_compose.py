@@ -184,6 +184,7 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
 
 
 def _form_field(field: str) -> str:
+    """Where on the form the core's `field` is: the id next to which its message goes."""
     if field.startswith("values."):
         return "value-" + field[7:]
     if field.startswith("variants."):
@@ -195,8 +196,10 @@ def _form_field(field: str) -> str:
         return "area"
     if field.startswith(("target.groups", "target.zones")):
         return field.split(".")[1]
-    if field.startswith("target") or field in ("", "template_id", "incident"):
-        return "target" if field.startswith("target") else "form"
+    if field.startswith("target"):
+        return "target"
+    if field in ("", "template_id", "incident"):
+        return "form"
     return field
 
 
@@ -294,7 +297,16 @@ def all_previews(alert: Alert, org_name: str) -> list[dict[str, Any]]:
 
 
 def form_previews(form: dict[str, Any], org_name: str, available: list[str]) -> list[dict[str, Any]]:
-    return all_previews(_transient_alert(form, list(available)), org_name)
+    """The previews of the form as it stands: the values typed so far fill their placeholders."""
+    values = {k: v.strip() for k, v in form["values"].items() if v.strip()}
+    texts = _texts(form)
+    filled = {**form, "title": _fill_known(texts["title"], values), "message": _fill_known(texts["message"], values),
+              "variants": {c: _fill_known(t, values) for c, t in texts["variants"].items()},
+              "translations": {lang: {**{k: _fill_known(entry[k], values) for k in ("title", "message") if k in entry},
+                                      "variants": {c: _fill_known(t, values)
+                                                   for c, t in (entry.get("variants") or {}).items()}}
+                               for lang, entry in texts["translations"].items()}}
+    return all_previews(_transient_alert(filled, list(available)), org_name)
 
 
 async def channel_preview(request: web.Request) -> web.Response:
@@ -302,14 +314,6 @@ async def channel_preview(request: web.Request) -> web.Response:
     require_page(request, Role.OPERATOR)
     form = form_from_post(await request.post())
     runtime = request.app[RUNTIME]
-    values = {k: v for k, v in form["values"].items() if v.strip()}
-    texts = _texts(form)
-    for key in ("title", "message"):
-        form[key] = _fill_known(texts[key], values)
-    form["variants"] = {c: _fill_known(t, values) for c, t in texts["variants"].items()}
-    form["translations"] = {lang: {**entry, **{k: _fill_known(entry[k], values) for k in ("title", "message") if k in entry},
-                                   "variants": {c: _fill_known(t, values) for c, t in (entry.get("variants") or {}).items()}}
-                            for lang, entry in texts["translations"].items()}
     previews = form_previews(form, runtime.settings.org_name, list(runtime.available_channels))
     return render(request, "compose_previews.html", {"previews": previews})
 
