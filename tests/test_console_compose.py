@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -179,21 +180,28 @@ async def test_a_live_review_is_red_and_says_live(campus: System) -> None:
     assert "Send a <span class=\"badge live big\">LIVE</span> alert to <strong class=\"people\">50 people</strong>" in page
 
 
-async def test_scheduling_errors_show_next_to_the_field_and_nothing_is_sent(campus: System) -> None:
+async def test_send_later_errors_show_next_to_the_field_and_a_good_time_schedules(campus: System) -> None:
     client = await console_user(campus.runtime, campus.base_url, "operator")
     async with client:
         _, path, page = await _post(client, campus, "/compose", shelter_form(campus))
         alert_id = int(path.split("/")[2])
         reviewed = re.search(r'name="reviewed" value="([^"]+)"', page).group(1)
-        for when in ("tomorrow", "2030-01-01T08:00"):
+        for when in ("tomorrow", "2020-01-01T08:00"):
             async with client.post(f"{campus.base_url}/compose/{alert_id}/send", data={
                     "csrf_token": csrf_of(page), "reviewed": reviewed, "scheduled_for": when}) as response:
                 answer = await response.text()
                 assert response.status == 422
                 assert re.search(r'<p class="field-error" id="err-scheduled_for">[^<]+</p>', answer)
                 assert f'value="{when}"' in answer
+        with campus.runtime.sessions() as session:
+            assert session.get(Alert, alert_id).status == "draft"
+        later = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+        async with client.post(f"{campus.base_url}/compose/{alert_id}/send", allow_redirects=False, data={
+                "csrf_token": csrf_of(page), "reviewed": reviewed, "scheduled_for": later}) as response:
+            assert response.status == 303 and response.headers["Location"] == f"/alerts/{alert_id}"
     with campus.runtime.sessions() as session:
-        assert session.get(Alert, alert_id).status == "draft"
+        alert = session.get(Alert, alert_id)
+        assert alert.status == "scheduled" and alert.scheduled_for.strftime("%Y-%m-%dT%H:%M") == later
 
 
 async def test_a_draft_is_edited_and_a_stale_review_cannot_send(campus: System) -> None:

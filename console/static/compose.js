@@ -9,6 +9,17 @@
   // The review page: one press sends; a second press (double click) does nothing.
   var sendForm = document.querySelector("form.send-form");
   if (sendForm) {
+    // The button says what it will do: send now, or schedule (the mode word stays in either).
+    var later = document.getElementById("scheduled_for"), sendButton = document.getElementById("send-button");
+    var nowLabel = sendButton.textContent;
+    var relabel = function () {
+      sendButton.textContent = later.value
+        ? nowLabel.replace(/ now$/, "").replace(/^Send/, "Schedule") + " for " + later.value.replace("T", " ") + " UTC"
+        : nowLabel;
+    };
+    later.addEventListener("input", relabel);
+    later.addEventListener("change", relabel);
+    relabel();
     sendForm.addEventListener("submit", function () {
       var button = sendForm.querySelector("button[type=submit]");
       window.setTimeout(function () { button.disabled = true; button.textContent = "Sending…"; }, 0);
