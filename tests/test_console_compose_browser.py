@@ -75,6 +75,10 @@ async def test_compose_from_a_template_draw_on_the_map_and_send_a_drill(system: 
     assert statement == f"Send a DRILL alert to {drawn:,} {'person' if drawn == 1 else 'people'} by SMS, voice call, web push and email." \
         or statement.startswith(f"Send a DRILL alert to {drawn:,}"), statement
     assert await page.locator("#send-button").inner_text() == "Send DRILL now"
+    await page.fill("#scheduled_for", "2031-05-06T07:08")
+    assert await page.locator("#send-button").inner_text() == "Schedule DRILL for 2031-05-06 07:08 UTC"
+    await page.fill("#scheduled_for", "")
+    assert await page.locator("#send-button").inner_text() == "Send DRILL now"
     await screenshot(page, "review")
 
     await page.click("#send-button")
