@@ -42,6 +42,7 @@ from console.db import in_thread, in_transaction
 from console.keys import RUNTIME
 from console.public_pages import COMMON_HEADERS
 from console.render import render
+from console.subscribe_texts import texts
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,9 @@ def _too_many(request: web.Request) -> web.Response:
 # ---- pages --------------------------------------------------------------------------------------
 
 def _page(request: web.Request, template: str, context: Mapping[str, Any], *, status: int = 200) -> web.Response:
-    response = render(request, template, {"languages": LANGUAGES, **context}, status=status)
+    language = _language(context.get("language"))
+    response = render(request, template, {"languages": LANGUAGES, "language": language, "t": texts(language),
+                                          **context}, status=status)
     response.headers.update({"Content-Security-Policy": CSP, **COMMON_HEADERS})
     return response
 
@@ -212,27 +215,29 @@ class Signup:
 
 def _parse(form: Any, zone_names: set[str], channels: tuple[str, ...]) -> tuple[Signup, dict[str, str]]:
     errors: dict[str, str] = {}
+    language = _language(form.get("language"))
+    t = texts(language)
     phone = email = None
     if str(form.get("phone", "")).strip():
         try:
             phone = normalize_phone(str(form["phone"]))
         except ContactError:
-            errors["phone"] = "Enter a mobile number such as (202) 555-0143 or +44 7700 900123."
+            errors["phone"] = t["error_phone"]
         if Channel.SMS not in channels:
-            errors["phone"] = "Text messages are not available here; give an email address."
+            errors["phone"] = t["error_no_sms"]
     if str(form.get("email", "")).strip():
         try:
             email = normalize_email(str(form["email"]))
         except ContactError:
-            errors["email"] = "Enter an email address such as name@example.org."
+            errors["email"] = t["error_email"]
         if Channel.EMAIL not in channels:
-            errors["email"] = "Email is not available here; give a mobile number."
+            errors["email"] = t["error_no_email"]
     if not phone and not email and not errors:
-        errors["phone"] = "Give a mobile number, an email address, or both."
+        errors["phone"] = t["error_contact"]
     chosen = [z for z in form.getall("zones", []) if isinstance(z, str)]
     unknown = [z for z in chosen if z not in zone_names]
     if unknown:
-        errors["zones"] = "Choose areas from the list."
+        errors["zones"] = t["error_zones"]
     pin = None
     lat, lon = str(form.get("lat", "")).strip(), str(form.get("lon", "")).strip()
     if lat or lon:
@@ -241,14 +246,13 @@ def _parse(form: Any, zone_names: set[str], channels: tuple[str, ...]) -> tuple[
             if not (-90 <= pin[0] <= 90 and -180 <= pin[1] <= 180):
                 raise ValueError
         except ValueError:
-            errors["pin"] = "Place the pin on the map again (latitude -90 to 90, longitude -180 to 180)."
+            errors["pin"] = t["error_pin"]
             pin = None
     if form.get("consent") != "yes":
-        errors["consent"] = "Tick the box to agree, or we cannot send you alerts."
+        errors["consent"] = t["error_consent"]
     shown = form.get("consent_version")
     version = shown if shown in consent.DEFAULT_TEXTS and str(shown).startswith("web-") else consent.WEB_VERSION
-    return Signup(phone, email, _language(form.get("language")), sorted(set(chosen) - set(unknown)), pin,
-                  version), errors
+    return Signup(phone, email, language, sorted(set(chosen) - set(unknown)), pin, version), errors
 
 
 async def submit(request: web.Request) -> web.Response:
@@ -258,8 +262,9 @@ async def submit(request: web.Request) -> web.Response:
     language = _language(form.get("language"))
     if str(form.get(HONEYPOT, "")).strip():
         log.info("sign-up honeypot filled; answered as a success, nothing sent")
-        return _page(request, "subscribe_message.html", {"heading": "Check your phone and email",
-                                                         "message": "We sent you what you need to confirm."})
+        return _page(request, "subscribe_message.html", {"heading": texts(language)["check_both"],
+                                                         "message": texts(language)["emailed"],
+                                                         "language": language})
     runtime = request.app[RUNTIME]
     channels = runtime.available_channels
     zone_names = set(await in_transaction(request, lambda s: list(s.scalars(select(Zone.name)))))
@@ -356,18 +361,20 @@ async def verify_code(request: web.Request) -> web.Response:
                                                                    str(form.get("code", ""))))
     if isinstance(outcome, str):
         return _page(request, "subscribe_verify.html", {"verify_token": token, "sent_code": True, "emailed": False,
-                                                        "errors": {"code": outcome}}, status=422)
-    return _subscribed(request, outcome, "text messages")
+                                                        "errors": {"code": outcome},
+                                                        "language": _language(form.get("language"))}, status=422)
+    return _subscribed(request, *outcome)
 
 
-def _redeem_code(session: Session, key: str, request_id: int, code: str) -> int | str:
-    """The subscribed person's id, or why the code was refused (returned, not raised, so that the
-    transaction commits the wrong attempt it counted)."""
+def _redeem_code(session: Session, key: str, request_id: int, code: str) -> tuple[int, str, str] | str:
+    """(the subscribed person's id, the channel, their language), or why the code was refused
+    (returned, not raised, so that the transaction commits the wrong attempt it counted)."""
     try:
         found = subscriptions.redeem(session, key, request_id, subscriptions.PHONE_CODE, code)
     except ValidationError as exc:
         return exc.message
-    return _activate(session, key, found, Channel.SMS)
+    language = _language(found.payload.get("language"))
+    return _activate(session, key, found, Channel.SMS), Channel.SMS, language
 
 
 def _activate(session: Session, key: str, found: Any, channel: str) -> int:
@@ -392,18 +399,24 @@ def _activate(session: Session, key: str, found: Any, channel: str) -> int:
     return person.id
 
 
-def _subscribed(request: web.Request, recipient_id: int, what: str) -> web.Response:
+def _subscribed(request: web.Request, recipient_id: int, channel: str, language: str) -> web.Response:
     manage = f"/subscribe/manage/{_sign(request, 'manage', recipient_id)}"
+    t = texts(language)
     return _page(request, "subscribe_message.html", {
-        "heading": "You are subscribed",
-        "message": f"You will receive emergency alerts by {what}. Reply STOP to any text to stop them.",
-        "manage_link": manage})
+        "heading": t["subscribed"], "message": t["subscribed_sms" if channel == Channel.SMS else "subscribed_email"],
+        "manage_link": manage, "language": language})
 
 
 async def email_page(request: web.Request) -> web.Response:
     token = request.match_info["token"]
-    _unsign(request, "email", token, request.app[SIGNUP_CONFIG].link_ttl.total_seconds())
-    return _page(request, "subscribe_verify.html", {"email_token": token, "errors": {}})
+    request_id = _unsign(request, "email", token, request.app[SIGNUP_CONFIG].link_ttl.total_seconds())
+
+    def language_of(session: Session) -> str:
+        found = session.get(SubscriptionRequest, request_id)
+        return _language((found.payload or {}).get("language") if found is not None else None)
+
+    return _page(request, "subscribe_verify.html", {"email_token": token, "errors": {},
+                                                    "language": await in_transaction(request, language_of)})
 
 
 async def confirm_email(request: web.Request) -> web.Response:
@@ -413,16 +426,17 @@ async def confirm_email(request: web.Request) -> web.Response:
     request_id = _unsign(request, "email", token, request.app[SIGNUP_CONFIG].link_ttl.total_seconds())
     key = request.app[RUNTIME].secret_key
 
-    def work(session: Session) -> int:
+    def work(session: Session) -> tuple[int, str]:
         found = subscriptions.redeem(session, key, request_id, subscriptions.EMAIL_LINK)
-        return _activate(session, key, found, Channel.EMAIL)
+        language = _language(found.payload.get("language"))
+        return _activate(session, key, found, Channel.EMAIL), language
 
     try:
-        recipient_id = await in_transaction(request, work)
+        recipient_id, language = await in_transaction(request, work)
     except ValidationError as exc:
         return _page(request, "subscribe_message.html", {"heading": "This link cannot be used",
                                                          "message": exc.message}, status=410)
-    return _subscribed(request, recipient_id, "email")
+    return _subscribed(request, recipient_id, Channel.EMAIL, language)
 
 
 # ---- managing a subscription ---------------------------------------------------------------------

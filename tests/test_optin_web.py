@@ -26,11 +26,14 @@ async def test_a_pin_inside_a_zone_is_reached_by_a_geofence_covering_it(optin: S
     await optin.call("POST", "/api/v1/zones", json=NORTHSIDE, expect=201)
     page = await optin.call("GET", "/subscribe", expect=200)
     assert "Northside" in page and "version web-1" in page and "/static/vendor/leaflet/leaflet.js" in page
+    french = await optin.call("GET", "/subscribe", params={"lang": "fr"}, expect=200)
+    assert "Recevoir les alertes d'urgence de Test University" in french.replace("&#39;", "'")
+    assert "J'accepte de recevoir" in french.replace("&#39;", "'"), "the consent text in French"
     number = phone(21)
     page = await sign_up(optin, phone="(202) 555-0021", lat=PIN[0], lon=PIN[1], language="es")
-    assert "6-digit code" in page
+    assert "código de 6 cifras" in page and 'lang="es"' in page, "the page speaks the language chosen"
     done = await _verify(optin, page, number)
-    assert "You are subscribed" in done and "/subscribe/manage/" in done
+    assert "Está suscrito" in done and "/subscribe/manage/" in done
     await send_alert(optin, {"circle": {"lat": PIN[0], "lon": PIN[1], "radius_m": 300}}, title="Water main")
     assert any("Water main" in m["body"] for m in await inbox(optin, number))
     with optin.runtime.sessions() as session:
