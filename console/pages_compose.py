@@ -23,7 +23,7 @@ from multidict import MultiDictProxy
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from alerting import alerts, drafts, targeting, templates, zones
+from alerting import alerts, drafts, personalize, targeting, templates, zones
 from alerting.compose import email_content, push_payload
 from alerting.errors import Conflict, ValidationError
 from alerting.models import Alert, AlertTemplate, EscalationPolicy, Group, RecipientLocation, Zone
@@ -439,11 +439,26 @@ def review_context(request: web.Request, session: Session, alert_id: int) -> dic
     contacts = targeting.contacts_per_channel(session, ids) if ids is not None else {}
     template = session.get(AlertTemplate, alert.template_id) if alert.template_id else None
     return {"alert": alert, "people": people, "contacts": contacts, "template": template,
+            "example": example_person(session, alert, ids, org_name) if ids is not None else None,
             "mode": "drill" if alert.drill else "live",
             "channel_words": in_words([CHANNEL_NAMES.get(c, c) for c in alert.channels]),
             "previews": all_previews(alert, org_name), "digest": reviewed_digest(alert),
             "sms": alerts.sms_preview(alert, org_name) if "sms" in alert.channels else None,
             "is_draft": alert.status == AlertStatus.DRAFT}
+
+
+def example_person(session: Session, alert: Alert, ids: Any, org_name: str) -> dict[str, Any] | None:
+    """One person of the audience and the SMS they would get, when the alert speaks to each person
+    by name or zone: the operator sees the placeholders filled as the send will fill them."""
+    if not len(ids) or not personalize.uses_personal(*personalize.alert_texts(alert)):
+        return None
+    rid = int(ids[0])
+    person = personalize.people(session, alert, [rid]).get(rid)
+    if person is None:
+        return None
+    return {"name": person.name or "(no name)", "locale": person.locale,
+            "sms": sms_text(alert, org_name, locale=person.locale, values=person.values),
+            "title": personalize.fill(alert.title_for(person.locale), person.values)}
 
 
 async def review_page(request: web.Request) -> web.Response:
