@@ -458,7 +458,8 @@ def example_person(session: Session, alert: Alert, ids: Any, org_name: str) -> d
         return None
     return {"name": person.name or "(no name)", "locale": person.locale,
             "sms": sms_text(alert, org_name, locale=person.locale, values=person.values),
-            "title": personalize.fill(alert.title_for(person.locale), person.values)}
+            "title": personalize.fill(alert.title_for(person.locale), person.values),
+            "message": personalize.fill(alert.text_for("email", person.locale), person.values)}
 
 
 async def review_page(request: web.Request) -> web.Response:

@@ -75,11 +75,11 @@ async def test_compose_from_a_template_draw_on_the_map_and_send_a_drill(system: 
     assert statement == f"Send a DRILL alert to {drawn:,} {'person' if drawn == 1 else 'people'} by SMS, voice call, web push and email." \
         or statement.startswith(f"Send a DRILL alert to {drawn:,}"), statement
     assert await page.locator("#send-button").inner_text() == "Send DRILL now"
+    await screenshot(page, "review")
     await page.fill("#scheduled_for", "2031-05-06T07:08")
     assert await page.locator("#send-button").inner_text() == "Schedule DRILL for 2031-05-06 07:08 UTC"
     await page.fill("#scheduled_for", "")
     assert await page.locator("#send-button").inner_text() == "Send DRILL now"
-    await screenshot(page, "review")
 
     await page.click("#send-button")
     await page.wait_for_url(re.compile(rf"/alerts/{alert_id}$"))
@@ -95,8 +95,12 @@ async def test_compose_from_a_template_draw_on_the_map_and_send_a_drill(system: 
 async def test_a_circle_drawn_on_the_map_is_the_target_and_a_zone_is_clicked(system: System, browser: Browser) -> None:  # noqa: F811
     with system.runtime.sessions.begin() as session:
         seed_demo(session)
+        ensure_library(session, system.runtime.available_channels)
     page = await new_page(browser, system.base_url, width=1400, height=1000)
     await sign_in_page(page, system.runtime, "operator")
+    await page.goto("/templates")
+    assert await page.locator("table.templates tbody tr").count() == 7
+    await screenshot(page, "templates")
     await page.goto("/compose?template=free")
     await page.locator("#map").scroll_into_view_if_needed()
     box = await page.locator(".leaflet-tooltip.zone-label", has_text="Student Center").bounding_box()
