@@ -69,7 +69,8 @@ def fill(text: str, values: dict[str, str]) -> str:
     def replace(match: re.Match[str]) -> str:
         return values.get(match.group(1), "")
 
-    # An empty value: "{x}, evacuate" (or "{x}: evacuate") -> "Evacuate"; "Go, {x}." -> "Go."; "Hello {x}, go" -> "Hello, go".
+    # An empty value: "{x}, evacuate" (or "{x}: evacuate") -> "Evacuate"; "Go, {x}." -> "Go.";
+    # "Hello {x}, go" -> "Hello, go".
     for name in PERSONAL:
         if not values.get(name) and f"{{{name}}}" in text:
             text = re.sub(rf"(^|[.!?:]\s+)\{{{name}\}}\s*[,:]\s*(\w)", lambda m: m.group(1) + m.group(2).upper(), text)
@@ -79,7 +80,8 @@ def fill(text: str, values: dict[str, str]) -> str:
 
 
 def people(session: Session, alert: Alert, recipient_ids: Sequence[int]) -> dict[int, Person]:
-    """Language and placeholder values of a batch of recipients (two queries at most)."""
+    """Language and placeholder values of a batch of recipients: one query for names and languages,
+    and for `{zone}` one for their locations and one for the target's zones; never one per person."""
     used = uses_personal(*alert_texts(alert))
     rows = session.execute(select(Recipient.id, Recipient.name, Recipient.locale)
                            .where(Recipient.id.in_(list(recipient_ids)))).all()
