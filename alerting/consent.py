@@ -76,16 +76,18 @@ DEFAULT_TEXTS: dict[str, dict[str, str]] = {
     WEB_VERSION: {
         "en": "I agree to receive emergency alerts from {org} at the phone number (text messages) and/or "
               "email address I give here, for the areas I choose. Messages are sent when there is an "
-              "emergency or a test. I can stop at any time: reply STOP to a text, or use the link in any "
-              "email to manage or delete my subscription.",
+              "emergency or a test. I can stop at any time: reply STOP to a text, or change or delete my "
+              "subscription on the sign-up page, which sends me a link to do so.",
         "es": "Acepto recibir alertas de emergencia de {org} en el número de teléfono (mensajes de texto) "
               "y/o el correo electrónico que indico aquí, para las zonas que elijo. Los mensajes se envían "
               "en caso de emergencia o prueba. Puedo darme de baja en cualquier momento: respondiendo STOP "
-              "a un mensaje, o con el enlace de cualquier correo.",
+              "a un mensaje, o cambiando o eliminando mi suscripción en la página de suscripción, que me "
+              "envía un enlace para ello.",
         "fr": "J'accepte de recevoir les alertes d'urgence de {org} au numéro de téléphone (SMS) et/ou à "
               "l'adresse e-mail que j'indique ici, pour les zones que je choisis. Les messages sont envoyés "
               "en cas d'urgence ou d'exercice. Je peux arrêter à tout moment : en répondant STOP à un SMS, "
-              "ou avec le lien présent dans chaque e-mail.",
+              "ou en modifiant ou supprimant mon inscription sur la page d'inscription, qui m'envoie un "
+              "lien pour cela.",
     },
 }
 

@@ -33,7 +33,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "confirm": "Confirm",
         "subscribed": "You are subscribed",
         "subscribed_sms": "You will receive emergency alerts by text message. Reply STOP to any text to stop them.",
-        "subscribed_email": "You will receive emergency alerts by email. Every email has a link to stop them.",
+        "subscribed_email": "You will receive emergency alerts by email. To stop them, use the link below or ask "
+                            "for a new one on the sign-up page.",
         "manage_link": "Change or delete your subscription",
         "manage_link_note": "(this link works for two days; ask for a new one any time).",
         "back": "Back to the sign-up page",
@@ -76,8 +77,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "subscribed": "Está suscrito",
         "subscribed_sms": "Recibirá alertas de emergencia por mensaje de texto. Responda STOP a cualquier mensaje "
                           "para dejar de recibirlas.",
-        "subscribed_email": "Recibirá alertas de emergencia por correo. Cada correo tiene un enlace para darse de "
-                            "baja.",
+        "subscribed_email": "Recibirá alertas de emergencia por correo. Para darse de baja, use el enlace de abajo "
+                            "o pida otro en la página de suscripción.",
         "manage_link": "Cambiar o eliminar su suscripción",
         "manage_link_note": "(este enlace funciona dos días; puede pedir otro cuando quiera).",
         "back": "Volver a la página de suscripción",
@@ -120,8 +121,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "subscribed": "Vous êtes inscrit",
         "subscribed_sms": "Vous recevrez les alertes d'urgence par SMS. Répondez STOP à n'importe quel SMS pour "
                           "les arrêter.",
-        "subscribed_email": "Vous recevrez les alertes d'urgence par e-mail. Chaque e-mail contient un lien pour "
-                            "les arrêter.",
+        "subscribed_email": "Vous recevrez les alertes d'urgence par e-mail. Pour les arrêter, utilisez le lien "
+                            "ci-dessous ou demandez-en un sur la page d'inscription.",
         "manage_link": "Modifier ou supprimer votre inscription",
         "manage_link_note": "(ce lien fonctionne deux jours ; vous pouvez en demander un autre à tout moment).",
         "back": "Retour à la page d'inscription",
