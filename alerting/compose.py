@@ -19,7 +19,7 @@ from alerting import personalize
 from alerting.links import LinkSigner
 from alerting.models import Alert, Delivery, PushSubscription
 from alerting.personalize import fill
-from alerting.rendering import DRILL_PREFIX, sms_text
+from alerting.rendering import DRILL_PREFIX, asks_for_answer, sms_text
 from alerting.statuses import OPEN_ALERT_STATUSES, Channel
 from channels.base import Outbound
 
@@ -48,13 +48,16 @@ def email_content(alert: Alert, org_name: str, respond_url: str, name: str, *, l
     subject = f"{'[TEST] ' if alert.drill else ''}{title} - {org_name}"
     greeting = f"{name},\n\n" if name else ""
     safe, help_ = f"{respond_url}?answer=safe", f"{respond_url}?answer=need_help"
-    text = (f"{greeting}{drill}{message}\n\nTell us you are safe: {safe}\n"
-            f"Tell us you need help: {help_}\n\n{org_name}")
     e = html.escape
+    if asks_for_answer(alert):
+        text = (f"{greeting}{drill}{message}\n\nTell us you are safe: {safe}\n"
+                f"Tell us you need help: {help_}\n\n{org_name}")
+        links = f'<p><a href="{e(safe)}">I am safe</a> &nbsp; <a href="{e(help_)}">I need help</a></p>'
+    else:  # a false alarm or an all clear asks nothing; a person in trouble can still use the link
+        text = f"{greeting}{drill}{message}\n\nNo reply needed. Still need help? {help_}\n\n{org_name}"
+        links = f'<p>No reply needed. <a href="{e(help_)}">I still need help</a></p>'
     body = (f"<p>{e(greeting.strip(', ').strip())}</p>" if name else "") + (
-        f"<p>{e(drill)}{e(message)}</p>"
-        f'<p><a href="{e(safe)}">I am safe</a> &nbsp; <a href="{e(help_)}">I need help</a></p>'
-        f"<p>{e(org_name)}</p>")
+        f"<p>{e(drill)}{e(message)}</p>{links}<p>{e(org_name)}</p>")
     return subject, text, f"<!doctype html><html><body>{body}</body></html>"
 
 
@@ -79,7 +82,8 @@ def push_payload(alert: Alert, org_name: str, respond_url: str, *, locale: str |
         "title": _cut(f"{'TEST: ' if alert.drill else ''}{title}", 300),
         "body": _cut(body, PUSH_BODY_MAX_BYTES), "org": org_name,
         "alert_id": alert.id, "drill": alert.drill, "respond_url": respond_url,
-        "actions": [{"action": "safe", "title": "I'm safe"}, {"action": "need_help", "title": "I need help"}],
+        "actions": [{"action": "safe", "title": "I'm safe"}, {"action": "need_help", "title": "I need help"}]
+        if asks_for_answer(alert) else [],
     }, separators=(",", ":"))
 
 
