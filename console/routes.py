@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from console import (api_alerts, api_cap, api_directory, api_escalation, api_geo, api_providers, api_push, health,
+from console import (api_alerts, api_cap, api_directory, api_keywords, api_privacy, public_signup, api_escalation, api_geo, api_providers, api_push, health,
                      hooks_twilio, hooks_voice, pages_admin, pages_alerts, pages_auth, pages_compose,
                      pages_directory, pages_home, pages_quick_launch, pages_schedule, pages_templates,
                      respond_pages)
@@ -25,6 +25,10 @@ def setup_routes(app: web.Application) -> None:
     pages_admin.setup(app)          # /policies, /providers, /audit, /users
     # CAP 1.2: /api/v1/cap, /api/v1/cap/feeds, /api/v1/alerts/{id}.cap, /cap/feed.atom, /cap/alerts/{id}.cap
     api_cap.setup(app)
+    # Residents opt in themselves (public, no login), keywords, privacy
+    public_signup.setup(app)   # /subscribe: sign-up, verification, manage/delete
+    api_keywords.setup(app)    # GET/PUT /api/v1/keywords
+    api_privacy.setup(app)     # GET /api/v1/recipients/{external_id}/export, POST .../erase
     app.router.add_get("/healthz", health.healthz)
     # Answer links in emails and push notifications (no login: the signed token is the credential)
     app.router.add_get("/r/{token}", respond_pages.confirm_page)

@@ -18,7 +18,7 @@ from aiohttp import web
 from console.app import create_app
 from alerting.templates import ensure_library
 from escalation.policies import ensure_default_policy
-from ops import database
+from ops import cap_poll, database, jobs
 from ops.embedded_redis import EmbeddedRedis, free_port
 from ops.reconcile import reconcile
 from ops.runtime import Runtime
@@ -72,8 +72,8 @@ def serve(settings: Settings, *, prepare: Callable[[Runtime], None] | None = Non
         if prepare:
             prepare(runtime)
         reconcile(runtime)
-        from ops import cap_poll
         cap_poll.start_all(runtime)  # followed CAP feeds: one chain of polls each (ops/cap_poll.py)
+        jobs.schedule_retention(runtime.redis)  # the daily retention job (TOCSIN_RETENTION_DAYS_*)
         app = create_app(runtime)
         if run_sandbox:
             app.add_subapp("/sandbox/", create_sandbox_app(
