@@ -4,6 +4,9 @@ SQLite (the embedded default) is shared by the web process and every worker proc
 transaction starts with `BEGIN IMMEDIATE`: a writer waits for the lock (busy_timeout) instead of
 failing halfway with "database is locked" when two processes upgrade read locks at once. WAL lets
 readers proceed meanwhile.
+
+PostgreSQL (production, `postgresql+psycopg://...`) runs at READ COMMITTED with sessions in UTC;
+code that must serialise writers takes row locks or advisory locks itself.
 """
 from __future__ import annotations
 
@@ -11,12 +14,15 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: How long a SQLite writer waits for another process's transaction before giving up.
 SQLITE_BUSY_TIMEOUT_S = 60
+#: PostgreSQL advisory lock taken while migrating (any fixed number; "tocsin" in ASCII).
+MIGRATION_LOCK_KEY = 0x746F6373696E
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -27,6 +33,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
                                                             "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
+    if url.startswith("postgresql"):
+        # Sessions in UTC, so timestamps read back as UTC whatever the server's default zone.
+        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                             connect_args={"options": "-c timezone=UTC"})
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
@@ -61,4 +71,23 @@ def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema up to date; safe to run on every start, and by several processes in turn."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), revision)
+    if not url.startswith("postgresql"):
+        command.upgrade(alembic_config(url), revision)
+        return
+    # PostgreSQL: processes starting together (a fleet's web and workers) take turns, under an
+    # advisory lock held on the connection the migrations run on.
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.commit()
+            try:
+                config = alembic_config(url)
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+            finally:
+                connection.rollback()
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                connection.commit()
+    finally:
+        engine.dispose()

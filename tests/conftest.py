@@ -3,13 +3,17 @@ real port, and an in-process RQ worker. Nothing here mocks a provider or Redis."
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
 import aiohttp
+import psycopg
 import pytest
 from hypothesis import settings as hypothesis_settings
 from aiohttp import web
@@ -22,6 +26,7 @@ from alerting import tokens
 from console.app import create_app
 from ops import database, jobs
 from ops.embedded_redis import EmbeddedRedis, free_port
+from ops.local_postgres import LocalPostgres
 from ops.queues import QUEUE_NAMES, queue
 from ops.runtime import Runtime
 from ops.sandbox import SANDBOX_STATE, create_sandbox_app
@@ -53,11 +58,61 @@ def redis_url(redis_server: EmbeddedRedis) -> Iterator[str]:
     client.close()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--database", choices=("sqlite", "postgresql"),
+                     default=os.environ.get("TOCSIN_TEST_DATABASE", "sqlite"),
+                     help="database the tests run on (default: $TOCSIN_TEST_DATABASE, else sqlite); "
+                          "postgresql starts a private cluster (ops/local_postgres.py) for the session")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"tocsin database: {config.getoption('--database')}"
+
+
+POSTGRES_TEMPLATE = "tocsin_template"
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> Iterator[LocalPostgres]:
+    """A private PostgreSQL cluster for the session, with a migrated template database to copy per test.
+
+    Its directory comes from mkdtemp (under /tmp) because, as root, the cluster runs as the postgres
+    user, who cannot enter pytest's own temporary directories."""
+    directory = Path(tempfile.mkdtemp(prefix="tocsin-test-pg-"))
+    server = LocalPostgres(directory)
+    server.start()
+    try:
+        with psycopg.connect(_psycopg_dsn(server.url()), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {POSTGRES_TEMPLATE}")
+        database.upgrade(server.url(POSTGRES_TEMPLATE))
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _psycopg_dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'tocsin.db'}"
-    database.upgrade(url)
-    return url
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test: a SQLite file, or a copy of the PostgreSQL template."""
+    if request.config.getoption("--database") == "sqlite":
+        url = f"sqlite:///{tmp_path / 'tocsin.db'}"
+        database.upgrade(url)
+        yield url
+        return
+    server: LocalPostgres = request.getfixturevalue("postgres_server")
+    name = f"test_{next(_database_numbers)}"
+    with psycopg.connect(_psycopg_dsn(server.url()), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {POSTGRES_TEMPLATE}")
+    yield server.url(name)
+    with psycopg.connect(_psycopg_dsn(server.url()), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+_database_numbers = itertools.count(1)
 
 
 @pytest.fixture
