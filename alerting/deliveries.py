@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Iterable
 
-from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy import String, bindparam, func, or_, update
 from sqlalchemy.orm import Session
 
 from alerting.models import Delivery, utcnow
@@ -46,6 +46,7 @@ def apply_statuses(session: Session, reports: Iterable[StatusReport]) -> int:
     known = sorted((r for r in reports if r.status), key=lambda r: DELIVERY_RANK[r.status or ""])
     now = utcnow()
     moved = 0
+    sid = bindparam("sid", type_=String)  # typed: PostgreSQL cannot infer a type for `$1 IS NULL`
     for status, group in groupby(known, key=lambda r: r.status):
         assert status is not None
         params = [{"did": r.delivery_id, "sid": r.provider_message_id, "code": r.error_code} for r in group]
@@ -53,13 +54,13 @@ def apply_statuses(session: Session, reports: Iterable[StatusReport]) -> int:
         values = {"status": status, "status_rank": DELIVERY_RANK[status], "updated_at": now,
                   DELIVERY_TIME_COLUMN[status]: now,
                   # a report without a message id keeps the one already stored
-                  "provider_message_id": func.coalesce(bindparam("sid"), Delivery.provider_message_id)}
+                  "provider_message_id": func.coalesce(sid, Delivery.provider_message_id)}
         if failed:
             values["error_code"] = bindparam("code")
         statement = (update(Delivery)
                      .where(Delivery.id == bindparam("did"), Delivery.status_rank < DELIVERY_RANK[status],
-                            or_(Delivery.provider_message_id.is_(None), bindparam("sid").is_(None),
-                                Delivery.provider_message_id == bindparam("sid")))
+                            or_(Delivery.provider_message_id.is_(None), sid.is_(None),
+                                Delivery.provider_message_id == sid))
                      .values(**values))
         moved += session.connection().execute(statement, params).rowcount or 0
     return moved
