@@ -351,6 +351,8 @@ class QuickLaunch(Base):
     policy: Mapped[str | None] = mapped_column(String(200))
     values: Mapped[dict[str, Any]] = mapped_column(default=dict)         # placeholder values
     drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: A live launch that does not wait for a second operator (a panic button nobody can wait on).
+    skip_approval: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]

@@ -12,8 +12,7 @@ gets the alert already launched (audited as a repeat).
 
 The two-person rule applies to quick launches like any send, unless the admin marked the quick
 launch `skip_approval` when creating it (a panic button nobody can wait on): that choice is
-recorded in the audit log and shown on the list. Until the model has its own column it is kept in
-`values` under SKIP_APPROVAL_KEY, a key no placeholder can have.
+recorded in the audit log and shown on the list.
 """
 from __future__ import annotations
 
@@ -34,7 +33,6 @@ PREFIX = "ql_"
 WINDOW = timedelta(seconds=60)
 #: Short, so `quick_launch:<name>` fits the audit log's actor.
 MAX_NAME = 100
-SKIP_APPROVAL_KEY = "_skip_approval"
 #: The policy choice meaning "the template's, else the installation's default".
 TEMPLATE_POLICY = ""
 NO_POLICY = "none"
@@ -53,7 +51,7 @@ def origin_of(quick_launch: QuickLaunch) -> str:
 
 
 def skips_approval(quick_launch: QuickLaunch) -> bool:
-    return bool((quick_launch.values or {}).get(SKIP_APPROVAL_KEY))
+    return bool(quick_launch.skip_approval)
 
 
 def _policy(session: Session, value: Any, template_policy: str | None) -> str | None:
@@ -116,9 +114,10 @@ def create(session: Session, data: Any, *, actor: str, available_channels: Itera
     if not isinstance(drill, bool) or not isinstance(skip, bool):
         raise ValidationError("drill and skip_approval must be true or false", field="drill")
     secret = PREFIX + secrets.token_urlsafe(32)
-    stored_values = {**values, **({SKIP_APPROVAL_KEY: True} if skip else {})}
+    stored_values = dict(values)
     quick_launch = QuickLaunch(name=name, token_hash=_digest(secret), template_id=template.id, target=target,
-                               channels=channels, policy=policy, values=stored_values, drill=drill, created_by=actor)
+                               channels=channels, policy=policy, values=stored_values, drill=drill, skip_approval=skip,
+                               created_by=actor)
     session.add(quick_launch)
     session.flush()
     # The alert it would send must be valid now, not discovered at the moment of need.
@@ -150,7 +149,7 @@ def revoke(session: Session, quick_launch_id: int, *, actor: str) -> QuickLaunch
 def describe(session: Session, quick_launch: QuickLaunch) -> dict[str, Any]:
     """What a launch would send, in words for its confirmation page: LIVE/DRILL, audience, channels."""
     template = templates.get_template(session, quick_launch.template_id)
-    values = {k: v for k, v in (quick_launch.values or {}).items() if k != SKIP_APPROVAL_KEY}
+    values = dict(quick_launch.values or {})
     channels = quick_launch.channels or list(template.channels)
     return {"id": quick_launch.id, "name": quick_launch.name, "template": template.name,
             "template_id": template.id, "title": templates.fill(template.title, values),
@@ -185,7 +184,7 @@ def launch(session: Session, secret: str, *, approval_severity: str | None, avai
             return launching.Outcome(last, False), True
         session.execute(update(QuickLaunch).where(QuickLaunch.id == quick_launch.id).values(last_used_at=now))
     template = templates.get_template(session, quick_launch.template_id)
-    values = {k: v for k, v in (quick_launch.values or {}).items() if k != SKIP_APPROVAL_KEY}
+    values = dict(quick_launch.values or {})
     data = templates.alert_data(template, values, target=quick_launch.target, channels=quick_launch.channels,
                                 policy=quick_launch.policy, drill=quick_launch.drill)
     data["origin"] = origin_of(quick_launch)

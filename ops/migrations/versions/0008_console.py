@@ -73,6 +73,7 @@ def upgrade() -> None:
                     sa.Column('policy', sa.String(length=200), nullable=True),
                     sa.Column('values', sa.JSON(), nullable=False),
                     sa.Column('drill', sa.Boolean(), nullable=False),
+                    sa.Column('skip_approval', sa.Boolean(), nullable=False),
                     sa.Column('created_by', sa.String(length=200), nullable=False),
                     sa.Column('created_at', TZ, nullable=False),
                     sa.Column('last_used_at', TZ, nullable=True),
