@@ -224,8 +224,8 @@ def summary(session: Session, alert: Alert, *, org_name: str | None = None) -> d
             select(AlertRecipient.response, func.count()).where(AlertRecipient.alert_id == alert.id)
             .group_by(AlertRecipient.response)):
         responses[response or NO_RESPONSE] = n
-    if alert.status == AlertStatus.DRAFT:
-        recipients = targeting.count(session, alert.target)
+    if alert.status in (AlertStatus.DRAFT, AlertStatus.SCHEDULED, AlertStatus.AWAITING_APPROVAL):
+        recipients = targeting.count(session, alert.target)  # not written yet: who the target reaches now
     else:
         recipients = sum(responses.values())
     reached = {c: session.scalar(select(func.count(func.distinct(Delivery.recipient_id)))
