@@ -8,6 +8,7 @@ from typing import Iterable
 from sqlalchemy import String, bindparam, func, or_, update
 from sqlalchemy.orm import Session
 
+from alerting import telemetry
 from alerting.models import Delivery, utcnow
 from alerting.statuses import DELIVERY_RANK, DELIVERY_TIME_COLUMN
 
@@ -62,7 +63,9 @@ def apply_statuses(session: Session, reports: Iterable[StatusReport]) -> int:
                             or_(Delivery.provider_message_id.is_(None), sid.is_(None),
                                 Delivery.provider_message_id == sid))
                      .values(**values))
-        moved += session.connection().execute(statement, params).rowcount or 0
+        changed = session.connection().execute(statement, params).rowcount or 0
+        telemetry.statuses_moved(status, changed)
+        moved += changed
     return moved
 
 

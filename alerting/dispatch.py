@@ -23,7 +23,7 @@ from alerting import consent
 from alerting.alerts import get_alert
 from alerting.errors import Conflict, ValidationError
 from alerting.models import Alert, AlertRecipient, Delivery, OptOut, PushSubscription, utcnow
-from alerting.sql import insert_ignoring_duplicates
+from alerting.sql import insert_ignoring_duplicates, serialize
 from alerting.statuses import OPEN_ALERT_STATUSES, AlertStatus, Channel, DeliveryStatus
 from alerting.targeting import TargetRow
 
@@ -80,7 +80,11 @@ def _codes() -> "Iterator[str]":
 
 
 def free_reply_code(session: Session) -> str:
-    """The first code (A, B, ..., Z, AA, ...) no open alert holds; freed when an alert closes."""
+    """The first code (A, B, ..., Z, AA, ...) no open alert holds; freed when an alert closes.
+
+    Two alerts sent at once must not both pick the same code: the choice is serialised, and the
+    lock is held until the caller's transaction (which takes the code) commits."""
+    serialize(session, "tocsin.reply_code")
     used = set(session.scalars(select(Alert.reply_code).where(Alert.status.in_(OPEN_ALERT_STATUSES),
                                                               Alert.reply_code.is_not(None))))
     return next(code for code in _codes() if code not in used)

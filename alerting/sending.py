@@ -15,6 +15,7 @@ neither the worker nor any callback said so.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol, Sequence
@@ -22,7 +23,7 @@ from typing import Protocol, Sequence
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from alerting import dispatch
+from alerting import dispatch, telemetry
 from alerting.compose import Claimed, compose
 from alerting.links import LinkSigner
 from alerting.models import Alert, Delivery, OptOut, PushSubscription, utcnow
@@ -78,7 +79,10 @@ async def send_concurrently(adapter: ChannelAdapter, messages: list[Outbound], c
 
     async def one(message: Outbound) -> Receipt:
         async with gate:
-            return await adapter.send(message)
+            started = time.perf_counter()
+            receipt = await adapter.send(message)
+            telemetry.send_latency(adapter.channel, receipt.provider, time.perf_counter() - started)
+            return receipt
 
     return await asyncio.gather(*(one(m) for m in messages))
 
@@ -146,6 +150,9 @@ def record_receipts(session: Session, channel: str, receipts: list[Receipt], tri
             provider=bindparam("provider"), error_code=bindparam("code"), error_message=bindparam("error"),
             route_note=bindparam("note"), failed_at=bindparam("now"), updated_at=bindparam("now")), failed)
         _flag_contacts(session, channel, [p for p in failed if p["code"]], addresses, now)
+    telemetry.messages_recorded(channel, [(p["provider"], "accepted") for p in accepted]
+                                + [(p["provider"], "retry") for p in retry]
+                                + [(p["provider"], str(p["status"])) for p in failed])
     return {"accepted": len(accepted), "retry": len(retry), "failed": len(failed)}
 
 

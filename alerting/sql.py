@@ -1,6 +1,7 @@
 """Small SQL helpers that differ by database dialect."""
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any, Sequence
 
@@ -16,6 +17,17 @@ def insert_ignoring_duplicates(session: Session, table: Table, rows: list[dict[s
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     session.execute(module.insert(table).on_conflict_do_nothing(), rows)
+
+
+def serialize(session: Session, name: str) -> None:
+    """Hold the lock called `name` until the transaction ends, so a check-then-write runs one at a time.
+
+    PostgreSQL takes a transaction-level advisory lock. SQLite needs none: each of its transactions
+    starts with BEGIN IMMEDIATE (ops/database.py), which already admits one writer at a time.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+        session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 def id_in(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:

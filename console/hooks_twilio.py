@@ -13,7 +13,7 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from alerting import deliveries, replies
+from alerting import deliveries, replies, telemetry
 from alerting.contacts import ContactError, normalize_phone
 from console import live
 from console.db import in_transaction
@@ -47,8 +47,16 @@ async def verified_form(request: web.Request) -> Mapping[str, str]:
     if not signature or not any(RequestValidator(t).validate(url, params, signature)
                                 for t in request.app[TWILIO_TOKENS]):
         log.warning("refused a Twilio webhook with a missing or wrong signature on %s", request.path)
+        telemetry.webhook(_hook_name(request), "refused")
         raise web.HTTPForbidden(text="invalid Twilio signature")
+    telemetry.webhook(_hook_name(request), "accepted")
     return params
+
+
+def _hook_name(request: web.Request) -> str:
+    """The route's path pattern: a fixed set of label values, whatever the request's path holds."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unknown"
 
 
 async def inbound_sms(request: web.Request) -> web.Response:

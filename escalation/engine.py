@@ -31,7 +31,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from alerting import alerts, audit, dispatch, targeting
+from alerting import alerts, audit, dispatch, targeting, telemetry
 from alerting.errors import Conflict, TocsinError
 from alerting.models import Alert, AlertRecipient, Delivery, EscalationPolicy, EscalationStep, Recipient, utcnow
 from alerting.sql import id_in
@@ -216,8 +216,9 @@ def run_step(sessions: sessionmaker[Session], enqueuer: dispatch.Enqueuer, alert
     if notice_id is not None:
         enqueuer.enqueue_dispatch(notice_id, urgent=urgent)
     result = StepResult(True, len(silent), sum(map(len, pending.values())), notice_id)
+    telemetry.escalation_step("final" if step_index == len(policy.steps) else "resend", len(silent))
     log.info("alert %s: escalation step %s round %s reached %d silent people", alert_id, step_index, round,
-             len(silent))
+             len(silent), extra={"alert_id": alert_id})
     if publish is not None:
         publish(live_channel(alert_id), {"type": "escalation_step", "alert_id": alert_id, "step": step_index,
                                          "round": round, "people": len(silent), "notice_alert_id": notice_id})

@@ -16,9 +16,10 @@ from typing import Callable
 from aiohttp import web
 
 from console.app import create_app
+from console.health import WORKER_PROCESSES
 from alerting.templates import ensure_library
 from escalation.policies import ensure_default_policy
-from ops import cap_poll, database, jobs
+from ops import cap_poll, database, jobs, metrics
 from ops.embedded_redis import EmbeddedRedis, free_port
 from ops.reconcile import reconcile
 from ops.runtime import Runtime
@@ -49,6 +50,8 @@ def serve(settings: Settings, *, prepare: Callable[[Runtime], None] | None = Non
     """Run until SIGINT/SIGTERM. `prepare` runs once the database is ready, before any worker
     starts (demo data); `on_ready` once the site listens (the banner)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Before anything is counted or any worker starts: every process counts into one directory.
+    metrics.use_multiprocess_dir(settings.data_dir / "metrics")
     if settings.port == 0:
         settings = replace(settings, port=free_port(settings.host))
     redis_server = None
@@ -81,12 +84,18 @@ def serve(settings: Settings, *, prepare: Callable[[Runtime], None] | None = Non
         if settings.workers:
             pool = WorkerPool(settings, settings.workers)
             pool.start()
+            app[WORKER_PROCESSES] = _counting(pool)
         asyncio.run(_run_site(app, settings, lambda: on_ready(runtime) if on_ready else None))
     finally:
         if pool:
             pool.stop()
         if redis_server:
             redis_server.stop()
+
+
+def _counting(pool: WorkerPool) -> Callable[[], tuple[int, int]]:
+    """For /readyz: how many of the pool's worker processes are running, of how many started."""
+    return lambda: (sum(p.poll() is None for p in pool.processes), pool.count)
 
 
 async def _run_site(app: web.Application, settings: Settings, on_ready: Callable[[], None]) -> None:
