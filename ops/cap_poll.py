@@ -1,5 +1,8 @@
 """Polling followed CAP feeds: one RQ job per feed that re-arms itself (`enqueue_in` its interval).
 
+Polls run on the urgent queue: a followed feed (a weather service, say) may send a live alert, and
+that must not wait behind a drill or a bulk run. A poll is one small HTTP fetch.
+
 A chain of jobs per feed carries a token; the current token lives in Redis (`chain_key`). Starting
 polling (at `tocsin serve`, or when a feed is registered) writes a new token and enqueues a job
 now, so an older chain (a previous serve's, still scheduled in Redis) finds its token stale at its
@@ -22,7 +25,7 @@ from alerting.cap.fetch import fetch
 from alerting.models import CapFeed
 from escalation import accountability, engine
 from ops.jobs import RQStepScheduler
-from ops.queues import DEFAULT, queue
+from ops.queues import URGENT, queue
 from ops.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -39,8 +42,8 @@ def start(redis: Redis, feed_id: int) -> str:
     """Start (or restart) the feed's chain of polls with a fresh token; the first poll runs now."""
     token = uuid.uuid4().hex
     redis.set(chain_key(feed_id), token)
-    queue(redis, DEFAULT).enqueue("ops.jobs.poll_cap_feed", feed_id, token, job_timeout=POLL_JOB_TIMEOUT_S,
-                                  result_ttl=3600, failure_ttl=86400, description=f"poll CAP feed {feed_id}")
+    queue(redis, URGENT).enqueue("ops.jobs.poll_cap_feed", feed_id, token, job_timeout=POLL_JOB_TIMEOUT_S,
+                                 result_ttl=3600, failure_ttl=86400, description=f"poll CAP feed {feed_id}")
     return token
 
 
@@ -93,9 +96,9 @@ def poll_chain(rt: Runtime, feed_id: int, token: str) -> dict:
     try:
         outcomes = poll_once(rt, feed_id)
     finally:
-        queue(rt.redis, DEFAULT).enqueue_in(timedelta(seconds=interval), "ops.jobs.poll_cap_feed", feed_id, token,
-                                            job_timeout=POLL_JOB_TIMEOUT_S, result_ttl=3600, failure_ttl=86400,
-                                            description=f"poll CAP feed {feed_id}")
+        queue(rt.redis, URGENT).enqueue_in(timedelta(seconds=interval), "ops.jobs.poll_cap_feed", feed_id, token,
+                                           job_timeout=POLL_JOB_TIMEOUT_S, result_ttl=3600, failure_ttl=86400,
+                                           description=f"poll CAP feed {feed_id}")
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1

@@ -19,7 +19,7 @@ from rq.serializers import JSONSerializer
 from alerting import dispatch, launching, sending
 from escalation import engine
 from ops import defaults
-from ops.queues import DEFAULT, URGENT, queue
+from ops.queues import BULK, alert_queue_name, queue
 from ops.runtime import Runtime
 from ops.settings import Settings
 
@@ -67,7 +67,7 @@ class RQStepScheduler:
         self._redis = redis
 
     def schedule_step(self, alert_id: int, step_index: int, round: int, at: datetime, *, urgent: bool) -> bool:
-        q = queue(self._redis, URGENT if urgent else DEFAULT)
+        q = queue(self._redis, alert_queue_name(urgent=urgent))
         job_id = engine.step_job_id(alert_id, step_index, round)
         for _ in range(2):
             try:
@@ -126,7 +126,7 @@ class RQSendScheduler:
         """Schedule the job (a time already past: due at once). False if it is already scheduled,
         queued or running; a job that ended while the alert is still scheduled is replaced."""
         at = launching.utc(at)
-        q = queue(self._redis, URGENT if urgent else DEFAULT)
+        q = queue(self._redis, alert_queue_name(urgent=urgent))
         job_id = scheduled_send_job_id(alert_id, at)
         for _ in range(2):
             try:
@@ -198,10 +198,10 @@ def schedule_retention(redis: Redis, *, now: datetime | None = None) -> bool:
     if at <= now:
         at += timedelta(days=1)
     try:
-        queue(redis, DEFAULT).enqueue_at(at, "ops.jobs.retention", job_id=retention_job_id(at), unique=True,
-                                         result_ttl=7 * 86400, failure_ttl=7 * 86400,
-                                         retry=Retry(max=3, interval=[60, 600, 3600]),
-                                         description=f"retention run {at:%Y-%m-%d}")
+        queue(redis, BULK).enqueue_at(at, "ops.jobs.retention", job_id=retention_job_id(at), unique=True,
+                                      result_ttl=7 * 86400, failure_ttl=7 * 86400,
+                                      retry=Retry(max=3, interval=[60, 600, 3600]),
+                                      description=f"retention run {at:%Y-%m-%d}")
         return True
     except DuplicateJobError:
         return False

@@ -11,6 +11,7 @@ import time
 
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
+from rq.worker import DequeueStrategy
 
 from ops import jobs
 from ops.queues import QUEUE_NAMES, queue
@@ -21,14 +22,17 @@ log = logging.getLogger(__name__)
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> bool:
-    """Work the queues, urgent first. SimpleWorker: jobs run in this process and reuse its
-    database pool; a batch sends hundreds of messages, so forking per job would buy nothing."""
+    """Work the queues in strict priority order (ops/queues.py: urgent first, bulk last). SimpleWorker:
+    jobs run in this process and reuse its database pool; a batch sends hundreds of messages, so
+    forking per job would buy nothing."""
     runtime = Runtime.build(settings)
     jobs.use_runtime(runtime)
     try:
         worker = SimpleWorker([queue(runtime.redis, n) for n in QUEUE_NAMES], connection=runtime.redis,
                               serializer=JSONSerializer)
-        return worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+        # DEFAULT: always the first non-empty queue in the order given (not round robin, not random).
+        return worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level,
+                           dequeue_strategy=DequeueStrategy.DEFAULT)
     finally:
         jobs.use_runtime(None)
         runtime.close()
