@@ -10,6 +10,7 @@ or that process's counts would stay in its own memory where no scrape can read t
 """
 from __future__ import annotations
 
+import threading
 from collections import Counter as Tally
 from functools import cache
 from types import SimpleNamespace
@@ -19,8 +20,17 @@ from typing import Iterable
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 
-@cache
+#: Two threads (a worker's, the web process's database pool) may count first at the same moment.
+_making = threading.Lock()
+
+
 def _metrics() -> SimpleNamespace:
+    with _making:
+        return _made()
+
+
+@cache
+def _made() -> SimpleNamespace:
     from prometheus_client import Counter, Histogram
 
     return SimpleNamespace(

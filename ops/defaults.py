@@ -19,6 +19,8 @@ RESOLVE_CHUNK = 2000
 ORG_NAME = "Tocsin"
 ORG_CONTACT = "your emergency management office"
 LOG_LEVEL = "INFO"
+#: Logs for a person at a terminal; `json` (one object per line) for a log pipeline.
+LOG_FORMAT = "text"
 #: Retry waits (seconds) for a send job whose provider failed transiently (timeouts, 5xx, 429).
 SEND_RETRY_INTERVALS = (2, 5, 15, 30, 60)
 #: Largest request body the API accepts (CSV imports included).

@@ -34,6 +34,14 @@ def _severity(raw: str | None) -> str | None:
     return raw.lower()
 
 
+def _log_format(raw: str | None) -> str:
+    if raw is None:
+        return defaults.LOG_FORMAT
+    if raw.lower() not in ("text", "json"):
+        raise SettingsError(f"TOCSIN_LOG_FORMAT must be text or json, got {raw!r}")
+    return raw.lower()
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(defaults.DATA_DIR)
@@ -68,6 +76,10 @@ class Settings:
     batch_size: int = defaults.BATCH_SIZE
     send_concurrency: int = defaults.SEND_CONCURRENCY
     log_level: str = defaults.LOG_LEVEL
+    #: "text" for people, "json" for log pipelines (ops/logs.py).
+    log_format: str = defaults.LOG_FORMAT
+    #: The API token `tocsin alert send` uses (a client's setting: never passed to workers).
+    api_token: str | None = None
     #: The console: how long a sign-in lasts, on any browser and on a trusted console.
     session_hours: int = defaults.SESSION_HOURS
     trusted_session_days: int = defaults.TRUSTED_SESSION_DAYS
@@ -206,6 +218,8 @@ class Settings:
             batch_size=number("BATCH_SIZE", defaults.BATCH_SIZE, 1),
             send_concurrency=number("SEND_CONCURRENCY", defaults.SEND_CONCURRENCY, 1),
             log_level=(text("LOG_LEVEL") or defaults.LOG_LEVEL).upper(),
+            log_format=_log_format(text("LOG_FORMAT")),
+            api_token=text("API_TOKEN"),
             session_hours=number("SESSION_HOURS", defaults.SESSION_HOURS, 1),
             trusted_session_days=number("TRUSTED_SESSION_DAYS", defaults.TRUSTED_SESSION_DAYS, 1),
             approval_severity=_severity(text("APPROVAL_SEVERITY")),
@@ -249,6 +263,7 @@ class Settings:
             "BATCH_SIZE": str(self.batch_size),
             "SEND_CONCURRENCY": str(self.send_concurrency),
             "LOG_LEVEL": self.log_level,
+            "LOG_FORMAT": self.log_format,
             "SESSION_HOURS": str(self.session_hours),
             "TRUSTED_SESSION_DAYS": str(self.trusted_session_days),
             "APPROVAL_SEVERITY": self.approval_severity,
