@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import Sequence
 
+from ops import logs
 from ops.settings import Settings, SettingsError
 
 DESCRIPTION = """Tocsin: emergency mass notification.
@@ -19,6 +19,8 @@ DESCRIPTION = """Tocsin: emergency mass notification.
   tocsin user create EMAIL     add a console user (password read from standard input)
   tocsin demo seed             load the demo campus into an empty database
   tocsin cap import FILE       a CAP 1.1/1.2 document as a draft alert (prints its id)
+  tocsin recipients import F   create or update people from a CSV file (per-row error report)
+  tocsin alert send ID --wait  start an alert's send through the API and follow it to the end
 
 Settings come from TOCSIN_* environment variables (see README); flags override them."""
 
@@ -46,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run an RQ worker (needs TOCSIN_REDIS_URL)")
     _data_dir(worker)
     worker.add_argument("--burst", action="store_true", help="exit once the queues are empty")
+    worker.add_argument("--metrics-port", type=int, default=None,
+                        help="answer Prometheus scrapes of this worker's counts on this port (/metrics)")
 
     sandbox = commands.add_parser("sandbox", help="run the provider sandbox alone")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -91,7 +95,38 @@ def build_parser() -> argparse.ArgumentParser:
     cap_import.add_argument("file", type=Path, help="the CAP XML document ('-' for standard input)")
     cap_import.add_argument("--channels", default="", help="comma-separated channels (default: all configured)")
     _data_dir(cap_import)
+
+    recipients = commands.add_parser("recipients", help="the directory of people")
+    recipients_commands = recipients.add_subparsers(dest="recipients_command", required=True, metavar="ACTION")
+    recipients_import = recipients_commands.add_parser(
+        "import", help="create or update people from a CSV file; rows with errors are listed and skipped",
+        description="Create or update people from a CSV file (header row first, external_id required; "
+                    "the same columns as the API's /api/v1/recipients/import). Exits 1 if any row was refused.")
+    recipients_import.add_argument("file", type=Path, help="the CSV file")
+    recipients_import.add_argument("--create-groups", action="store_true",
+                                   help="create groups the file names that do not exist yet")
+    _progress_flag(recipients_import)
+    _data_dir(recipients_import)
+
+    alert = commands.add_parser("alert", help="alerts, through a running Tocsin's API")
+    alert_commands = alert.add_subparsers(dest="alert_command", required=True, metavar="ACTION")
+    alert_send = alert_commands.add_parser(
+        "send", help="press send on a draft alert (the API's POST /api/v1/alerts/ID/send)",
+        description="Press send on a draft alert through the API of a running Tocsin (the same path as "
+                    "the console: approvals, escalation). Needs an operator token: --token or TOCSIN_API_TOKEN.")
+    alert_send.add_argument("alert_id", type=int)
+    alert_send.add_argument("--wait", action="store_true",
+                            help="follow the send until every message is handed over and reports stop")
+    alert_send.add_argument("--url", default=None, help="Tocsin's URL (default TOCSIN_PUBLIC_URL, or the "
+                                                        "address `tocsin serve` listens on)")
+    alert_send.add_argument("--token", default=None, help="an operator API token (default TOCSIN_API_TOKEN)")
+    _progress_flag(alert_send)
     return parser
+
+
+def _progress_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (they are drawn only when standard error is a terminal)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,8 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"tocsin: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logs.configure(settings.log_level, settings.log_format)
     handler = COMMANDS[args.command]
     try:
         return handler(args, settings) or 0
@@ -169,6 +203,9 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     if not settings.redis_url:
         raise SettingsError("TOCSIN_REDIS_URL is required for `tocsin worker` (the Redis `tocsin serve` uses)")
+    if args.metrics_port is not None:
+        from ops.metrics import serve_worker_metrics
+        serve_worker_metrics(args.metrics_port)
     run_worker(settings, burst=args.burst)
     return 0
 
@@ -298,8 +335,56 @@ def _configured_channels(settings: Settings) -> list[str]:
     return channels
 
 
+def cmd_recipients(args: argparse.Namespace, settings: Settings) -> int:
+    from alerting.recipient_input import RowRejected
+    from ops.progress import bars_wanted, describe_error, import_csv
+
+    try:
+        totals = import_csv(_sessions(settings), args.file, create_groups=args.create_groups,
+                            show=bars_wanted(args.no_progress))
+    except (RowRejected, OSError) as exc:
+        print(f"tocsin: {args.file}: {exc}", file=sys.stderr)
+        return 2
+    for error in totals.errors:
+        print(describe_error(error))
+    groups = f"; new groups: {', '.join(totals.created_groups)}" if totals.created_groups else ""
+    print(f"{totals.created} created, {totals.updated} updated, {len(totals.errors)} rejected{groups}",
+          file=sys.stderr)
+    return 1 if totals.errors else 0
+
+
+def cmd_alert(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from ops.progress import Api, ApiError, bars_wanted, counts, follow_send
+
+    token = args.token or settings.api_token
+    if not token:
+        raise SettingsError("an operator API token is required: --token or TOCSIN_API_TOKEN "
+                            "(create one with `tocsin token create --role operator`)")
+    api = Api(args.url or settings.effective_public_url, token)
+    path = f"/api/v1/alerts/{args.alert_id}"
+    try:
+        started = api.call("POST", f"{path}/send", {})
+        print(f"alert {args.alert_id}: {started.get('state')}"
+              f"{'' if started.get('started') else ' (already; nothing changed)'}", file=sys.stderr)
+        summary = follow_send(lambda: api.call("GET", path), show=bars_wanted(args.no_progress)) \
+            if args.wait and started.get("state") == "sending" else started
+    except ApiError as exc:
+        print(f"tocsin: {exc}", file=sys.stderr)
+        return 2
+    total, handed, final, delivered = counts(summary)
+    if args.wait:
+        print(f"alert {args.alert_id} {summary.get('status')}: {total} messages, {handed} handed over, "
+              f"{delivered} delivered, {final - delivered} failed or cancelled", file=sys.stderr)
+    print(json.dumps({"id": args.alert_id, "state": started.get("state"), "status": summary.get("status"),
+                      "deliveries": summary.get("deliveries", {})}))
+    return 0
+
+
 COMMANDS = {"serve": cmd_serve, "worker": cmd_worker, "sandbox": cmd_sandbox, "db": cmd_db,
-            "token": cmd_token, "user": cmd_user, "demo": cmd_demo, "cap": cmd_cap}
+            "token": cmd_token, "user": cmd_user, "demo": cmd_demo, "cap": cmd_cap,
+            "recipients": cmd_recipients, "alert": cmd_alert}
 
 if __name__ == "__main__":
     sys.exit(main())
