@@ -1,9 +1,12 @@
 """Prometheus metrics: what an alert's send counts, across processes, and nothing about people."""
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -100,3 +103,58 @@ def test_multiprocess_mode_chosen_too_late_is_refused(tmp_path: Path, monkeypatc
     with pytest.raises(RuntimeError, match="before the multiprocess directory"):
         metrics.use_multiprocess_dir(tmp_path / "metrics")
     assert metrics.MULTIPROC_ENV not in os.environ
+
+
+def _routed(path: str) -> bool:
+    import inspect
+
+    from console import routes
+    return {"/metrics": "metrics_routes.setup(app)", "/readyz": '"/readyz"'}[path] in inspect.getsource(routes)
+
+
+@pytest.mark.skipif(not (_routed("/metrics") and _routed("/readyz")),
+                    reason="console/routes.py does not route /metrics and /readyz yet")
+def test_serve_counts_its_workers_sends_at_one_metrics_and_logs_json(tmp_path: Path) -> None:
+    """`tocsin serve --workers 1`: the worker process's counts reach the web process's /metrics,
+    /readyz sees the worker, and every log line of both processes is a JSON object with no number."""
+    from tests.test_cli import _get, _wait_for
+    from ops.embedded_redis import free_port
+
+    port, data_dir = free_port(), tmp_path / "var"
+    log_path = tmp_path / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOCSIN_", "PROMETHEUS_"))}
+    with log_path.open("w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "ops.cli", "serve", "--demo", "--data-dir", str(data_dir),
+                                   "--port", str(port), "--workers", "1"], stdout=log, stderr=subprocess.STDOUT,
+                                  env={**env, "TOCSIN_LOG_FORMAT": "json"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        ready = _wait_for(lambda: (r := _get(f"{base}/readyz"))["status"] == "ok" and r)
+        assert ready["checks"] == {"database": "ok", "redis": "ok", "workers": "1 of 1 running"}
+        token = next(line.split()[-1] for line in log_path.read_text().splitlines() if "admin API token" in line)
+        alert = _get(f"{base}/api/v1/alerts", token, {"title": "Gas leak", "message": "Leave the building.",
+                                                      "channels": ["sms"], "target": {"groups": ["Chemistry Building"]}})
+        _get(f"{base}/api/v1/alerts/{alert['id']}/send", token, {})
+        summary = _wait_for(lambda: (s := _get(f"{base}/api/v1/alerts/{alert['id']}", token))["status"] == "sent"
+                            and s["deliveries"]["sms"]["delivered"] == s["recipients"] and s)
+        with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        first = _get(f"{base}/api/v1/alerts/{alert['id']}/recipients?limit=1", token)["recipients"][0]
+        number = _get(f"{base}/api/v1/recipients/{first['external_id']}", token)["phone"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(30) == 0
+    scraped = samples(text)
+    people = summary["recipients"]
+    # Counted in the worker process, scraped from the web process.
+    assert value(scraped, "tocsin_messages_total", channel="sms", provider="twilio", status="accepted") == people
+    assert value(scraped, "tocsin_send_seconds_count", channel="sms", provider="twilio") == people
+    # Counted in the web process (status callbacks and their webhooks).
+    assert value(scraped, "tocsin_delivery_status_changes_total", status="delivered") == people
+    assert value(scraped, "tocsin_webhooks_total", hook="/hooks/twilio/status", outcome="accepted") >= people
+    assert value(scraped, "tocsin_workers") == 1 and value(scraped, "tocsin_redis_up") == 1
+    assert list((data_dir / "metrics").glob("*.db"))
+    lines = [line for line in log_path.read_text().splitlines() if line.startswith("{")]
+    assert lines and all(json.loads(line)["level"] for line in lines)
+    assert any(json.loads(line)["logger"].startswith("rq.") for line in lines)  # the worker's too
+    assert not any(number in line or number[2:] in line for line in log_path.read_text().splitlines())
