@@ -73,7 +73,7 @@ async def inbound_sms(request: web.Request) -> web.Response:
         org_name=settings.org_name, org_contact=settings.org_contact,
         consent_key=request.app[RUNTIME].secret_key))
     log.info("inbound sms %s: %s, alert %s%s", params.get("MessageSid"), result.intent, result.alert_id,
-             " (duplicate)" if result.duplicate else "")
+             " (duplicate)" if result.duplicate else "", extra={"alert_id": result.alert_id})
     if result.alert_id is not None and not result.duplicate:
         await live.announce_response(request, result.alert_id, None, result.intent, "sms")
     return _twiml(result.reply) if result.reply else _twiml()

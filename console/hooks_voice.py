@@ -88,7 +88,8 @@ async def answered(request: web.Request) -> web.Response:
         # Said twice, so someone who picks up mid-sentence still hears it whole; a key cuts it short.
         _gather(request, context, response, context.script(settings.org_name), loop=2)
     log.info("voice call %s for delivery %s answered by %s%s", params.get("CallSid"), delivery_id,
-             "a machine" if machine else "a person", f", sms delivery {sms_id} added" if sms_id else "")
+             "a machine" if machine else "a person", f", sms delivery {sms_id} added" if sms_id else "",
+             extra={"alert_id": context.alert_id, "delivery_id": delivery_id})
     return _twiml(response)
 
 
@@ -124,7 +125,7 @@ async def gathered(request: web.Request) -> web.Response:
         response.say(text, language=language)
         response.hangup()
     log.info("voice call %s for delivery %s: key %s%s", call_sid, delivery_id, digits or "(none)",
-             " recorded" if recorded else "")
+             " recorded" if recorded else "", extra={"alert_id": context.alert_id, "delivery_id": delivery_id})
     if recorded:
         await live.announce_response(request, context.alert_id, context.recipient_id, voice.KEYS[digits], "voice")
     return _twiml(response)

@@ -114,14 +114,14 @@ def exposition(redis: Redis | None, accept: str = "") -> tuple[bytes, str]:
     return encoder(registry), content_type
 
 
-def serve_worker_metrics(port: int, host: str = "0.0.0.0") -> None:
-    """Answer scrapes of this worker's counts on `port`, from a daemon thread."""
-    from prometheus_client import CollectorRegistry, start_http_server
+def serve_worker_metrics(port: int, host: str = "0.0.0.0") -> Any:
+    """Answer scrapes of this worker's counts on `port`, from a daemon thread; gives the server."""
+    from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
     from prometheus_client.multiprocess import MultiProcessCollector
 
-    if multiprocess():
+    registry = REGISTRY
+    if multiprocess():  # several workers of one machine sharing a directory: any one answers for all
         registry = CollectorRegistry(auto_describe=False)
         MultiProcessCollector(registry)
-        start_http_server(port, host, registry=registry)
-    else:
-        start_http_server(port, host)
+    server, _thread = start_http_server(port, host, registry=registry)
+    return server

@@ -105,6 +105,23 @@ def test_multiprocess_mode_chosen_too_late_is_refused(tmp_path: Path, monkeypatc
     assert metrics.MULTIPROC_ENV not in os.environ
 
 
+def test_a_worker_alone_answers_scrapes_on_its_own_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    from alerting import telemetry
+    from ops.embedded_redis import free_port
+
+    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
+    telemetry.escalation_step("final", 3)
+    port = free_port()
+    server = metrics.serve_worker_metrics(port, "127.0.0.1")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            scraped = samples(response.read().decode())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert value(scraped, "tocsin_escalation_steps_total", kind="final") >= 1
+
+
 def _routed(path: str) -> bool:
     import inspect
 
