@@ -8,6 +8,7 @@ from twilio.rest import Client
 
 from channels.base import Outbound, Receipt
 from channels.twilio_calls import close_client, create_and_receipt
+from channels.twilio_lean import LeanMessages
 
 #: Twilio error codes after which trying again (or elsewhere) cannot succeed for this number.
 #: 21211 invalid 'To'; 21214 not reachable; 21408 region not enabled; 21610 recipient sent STOP;
@@ -18,13 +19,20 @@ UNSUBSCRIBED_CODE = 21610
 
 
 class TwilioSms:
-    """One Twilio account (or messaging service) as an SMS provider."""
+    """One Twilio account (or messaging service) as an SMS provider.
+
+    Messages go out through `LeanMessages` (the official client's wire format, a fraction of its CPU
+    per message) whenever the client allows it, else through `client.messages.create_async`;
+    `lean=False` forces the official path.
+    """
 
     channel: ClassVar[str] = "sms"
 
-    def __init__(self, client: Client, sender: str | Sequence[str], *, provider: str = "twilio") -> None:
+    def __init__(self, client: Client, sender: str | Sequence[str], *, provider: str = "twilio",
+                 lean: bool = True) -> None:
         """`sender` is a phone number (E.164), a messaging service SID ("MG..."), or a pool of them."""
         self._client = client
+        self._lean = LeanMessages.for_client(client) if lean else None
         self.provider = provider
         self._senders = [sender] if isinstance(sender, str) else list(sender)
         if not self._senders:
@@ -41,7 +49,8 @@ class TwilioSms:
         kwargs = {field: sender, "to": message.to, "body": message.body}
         if message.status_callback:
             kwargs["status_callback"] = message.status_callback
-        return await create_and_receipt(self._client.messages.create_async(**kwargs), message.key, self.provider,
+        create = self._lean.create if self._lean is not None else self._client.messages.create_async
+        return await create_and_receipt(create(**kwargs), message.key, self.provider,
                                         PERMANENT_ERROR_CODES, "message")
 
     async def aclose(self) -> None:
