@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol, Sequence
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, case, literal, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerting import dispatch, telemetry
@@ -134,12 +134,14 @@ def record_receipts(session: Session, channel: str, receipts: list[Receipt], tri
     if accepted:
         # A status callback may already have moved the row further (it carries the delivery id):
         # the rank guard keeps the later state, and the provider and message id are stored either way.
+        # One statement per batch: every SET sees the row as it was, so the guard holds for all three.
+        behind = Delivery.status_rank < DELIVERY_RANK[DeliveryStatus.QUEUED]
         conn.execute(update(Delivery).where(Delivery.id == bindparam("did")).values(
             provider=bindparam("provider"), provider_message_id=bindparam("sid"), error_code=None,
-            error_message=None, route_note=bindparam("note"), updated_at=bindparam("now")), accepted)
-        conn.execute(update(Delivery).where(Delivery.id == bindparam("did"), Delivery.status_rank < 2).values(
-            status=DeliveryStatus.QUEUED, status_rank=DELIVERY_RANK[DeliveryStatus.QUEUED],
-            queued_at=bindparam("now")), accepted)
+            error_message=None, route_note=bindparam("note"), updated_at=bindparam("now"),
+            status=case((behind, literal(DeliveryStatus.QUEUED.value)), else_=Delivery.status),
+            status_rank=case((behind, literal(DELIVERY_RANK[DeliveryStatus.QUEUED])), else_=Delivery.status_rank),
+            queued_at=case((behind, bindparam("now")), else_=Delivery.queued_at)), accepted)
     if retry:
         conn.execute(update(Delivery).where(Delivery.id == bindparam("did")).values(
             status=DeliveryStatus.PENDING, status_rank=0, provider=bindparam("provider"), route_note=bindparam("note"),
