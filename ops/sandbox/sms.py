@@ -46,7 +46,13 @@ def new_sid(prefix: str = "SM") -> str:
 
 def rfc2822(ts: float) -> str:
     """Twilio's date format, e.g. `Thu, 30 Jul 2015 20:12:31 +0000`."""
-    return time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(ts))
+    second = int(ts)
+    if _last_date[0] != second:  # a resource formats three dates, thousands a second share one
+        _last_date[:] = [second, time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(second))]
+    return _last_date[1]
+
+
+_last_date: list = [None, ""]
 
 
 @dataclass(slots=True, eq=False, kw_only=True)

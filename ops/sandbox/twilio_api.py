@@ -59,7 +59,24 @@ def _forced_failure(status: int) -> web.Response:
     return twilio_error(status, _FAIL_CODES.get(status, 20000 + status), f"Sandbox configured to fail with HTTP {status}")
 
 
+#: Decoded Basic auth headers: a client sends the same one with every call (bounded: any SID is accepted).
+_CREDENTIALS: dict[str, tuple[str, str] | None] = {}
+_CREDENTIALS_LIMIT = 1024
+
+
 def _basic_credentials(header: str) -> tuple[str, str] | None:
+    try:
+        return _CREDENTIALS[header]
+    except KeyError:
+        pass
+    credentials = _decode_basic(header)
+    if len(_CREDENTIALS) >= _CREDENTIALS_LIMIT:
+        _CREDENTIALS.clear()
+    _CREDENTIALS[header] = credentials
+    return credentials
+
+
+def _decode_basic(header: str) -> tuple[str, str] | None:
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
         return None
