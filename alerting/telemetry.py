@@ -12,28 +12,41 @@ from __future__ import annotations
 
 import threading
 from collections import Counter as Tally
+from dataclasses import dataclass
 from functools import cache
-from types import SimpleNamespace
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:  # imported where the metrics are made (see above)
+    from prometheus_client import Counter, Histogram
 
 #: Seconds a provider takes to accept a message: ~100 ms is typical, seconds means trouble.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True)
+class _Metrics:
+    messages: Counter
+    status_changes: Counter
+    latency: Histogram
+    escalation_steps: Counter
+    escalation_people: Counter
+    webhooks: Counter
 
 
 #: Two threads (a worker's, the web process's database pool) may count first at the same moment.
 _making = threading.Lock()
 
 
-def _metrics() -> SimpleNamespace:
+def _metrics() -> _Metrics:
     with _making:
         return _made()
 
 
 @cache
-def _made() -> SimpleNamespace:
+def _made() -> _Metrics:
     from prometheus_client import Counter, Histogram
 
-    return SimpleNamespace(
+    return _Metrics(
         messages=Counter("tocsin_messages", "Messages handed to providers, by the provider's answer "
                          "(accepted, retry, failed, bounced)", ["channel", "provider", "status"]),
         status_changes=Counter("tocsin_delivery_status_changes", "Deliveries moved forward by provider "
