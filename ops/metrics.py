@@ -39,7 +39,7 @@ def use_multiprocess_dir(directory: Path) -> Path:
     if os.environ.get(MULTIPROC_ENV):
         directory = Path(os.environ[MULTIPROC_ENV])
     values = sys.modules.get("prometheus_client.values")
-    if values is not None and not getattr(values, "ValueClass").__name__.startswith("MultiProcess"):
+    if values is not None and not values.ValueClass.__name__.startswith("MultiProcess"):
         raise RuntimeError("prometheus_client was imported before the multiprocess directory was set; "
                            "its counts would never reach /metrics")
     directory.mkdir(parents=True, exist_ok=True)
@@ -63,8 +63,7 @@ class QueueCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
         from rq import Worker
-        from rq.registry import (DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry,
-                                 StartedJobRegistry)
+        from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
         from ops.queues import queue
 

@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 
 from alerting.models import Recipient
 from ops import database, progress
-from tests.test_cli import tocsin
 from tests.conftest import System
 from tests.helpers import people_csv, phone
+from tests.test_cli import tocsin
 
 
 def _csv_with_mistakes(tmp_path: Path, count: int) -> Path:

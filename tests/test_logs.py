@@ -65,7 +65,7 @@ def test_lines_written_inside_a_job_carry_its_id_and_its_alert(runtime, monkeypa
         run_worker_burst(runtime)
     finally:
         logger.removeHandler(handler)
-    assert [json.loads(line) for line in lines if "working" in line][0] | {"time": None} == {
+    assert next(json.loads(line) for line in lines if "working" in line) | {"time": None} == {
         "time": None, "level": "INFO", "logger": "tocsin.test.job", "message": "working on it",
         "alert_id": 42, "job_id": job.id}
 

@@ -80,9 +80,9 @@ def test_counts_made_in_other_processes_add_up_in_one_scrape(tmp_path: Path, mon
     # What `tocsin serve` does at start: empty the directory, then children inherit the variable.
     monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
     env = {**os.environ, metrics.MULTIPROC_ENV: str(directory)}
-    subprocess.run([sys.executable, "-c", f"from ops.metrics import use_multiprocess_dir; from pathlib import Path; "
-                                          f"use_multiprocess_dir(Path({str(directory)!r}))"],
-                   env=env, check=True)
+    start = f"from pathlib import Path; from ops.metrics import use_multiprocess_dir; " \
+            f"use_multiprocess_dir(Path({str(directory)!r}))"
+    subprocess.run([sys.executable, "-c", start], env=env, check=True)
     assert not (directory / "counter_1.db").exists()
     for _ in range(2):
         subprocess.run([sys.executable, "-c", count], env=env, check=True)
@@ -134,8 +134,8 @@ def _routed(path: str) -> bool:
 def test_serve_counts_its_workers_sends_at_one_metrics_and_logs_json(tmp_path: Path) -> None:
     """`tocsin serve --workers 1`: the worker process's counts reach the web process's /metrics,
     /readyz sees the worker, and every log line of both processes is a JSON object with no number."""
-    from tests.test_cli import _get, _wait_for
     from ops.embedded_redis import free_port
+    from tests.test_cli import _get, _wait_for
 
     port, data_dir = free_port(), tmp_path / "var"
     log_path = tmp_path / "serve.log"
