@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from console import (api_alerts, api_cap, api_directory, api_keywords, api_privacy, public_signup, api_escalation, api_geo, api_providers, api_push, health,
-                     hooks_twilio, hooks_voice, pages_admin, pages_alerts, pages_auth, pages_compose,
+                     hooks_twilio, hooks_voice, metrics_routes, pages_admin, pages_alerts, pages_auth, pages_compose,
                      pages_directory, pages_home, pages_quick_launch, pages_schedule, pages_templates,
                      respond_pages)
 from console.render import STATIC
@@ -30,6 +30,8 @@ def setup_routes(app: web.Application) -> None:
     api_keywords.setup(app)    # GET/PUT /api/v1/keywords
     api_privacy.setup(app)     # GET /api/v1/recipients/{external_id}/export, POST .../erase
     app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    metrics_routes.setup(app)       # /metrics (Prometheus)
     # Answer links in emails and push notifications (no login: the signed token is the credential)
     app.router.add_get("/r/{token}", respond_pages.confirm_page)
     app.router.add_post("/r/{token}", respond_pages.record_answer)

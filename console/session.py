@@ -28,7 +28,7 @@ CSRF_HEADER = "X-CSRF-Token"
 #: Paths that are not the console: each authenticates its own way (bearer tokens, provider
 #: signatures, signed links, launch secrets) or is public.
 NOT_CONSOLE = ("/hooks/", "/r/", "/p/", "/static/", "/sw.js", "/push/", "/healthz", "/sandbox/", "/launch/",
-               "/api/v1/launch/", "/favicon.ico", "/subscribe", "/cap/")
+               "/api/v1/launch/", "/favicon.ico", "/subscribe", "/cap/", "/readyz", "/metrics")
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 #: The sign-in form's token stays valid this long (a sign-in page left open on a desk all day).
 LOGIN_FORM_MAX_AGE_S = 24 * 3600
