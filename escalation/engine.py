@@ -126,9 +126,11 @@ def _claim_run(session: Session, alert: Alert, step_index: int, round: int, afte
     """Insert the run's row if absent; True if this caller inserted it (and so must do the run)."""
     module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     scheduled_at = _aware(alert.send_requested_at or utcnow()) + timedelta(seconds=after_s)
-    result = session.execute(module.insert(EscalationStep.__table__).on_conflict_do_nothing().values(
-        alert_id=alert.id, step_index=step_index, round=round, scheduled_at=scheduled_at, ran_at=utcnow(), people=0))
-    return result.rowcount == 1
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT that returns rows.
+    inserted = session.execute(module.insert(EscalationStep.__table__).on_conflict_do_nothing().values(
+        alert_id=alert.id, step_index=step_index, round=round, scheduled_at=scheduled_at, ran_at=utcnow(), people=0)
+        .returning(EscalationStep.__table__.c.id)).first()
+    return inserted is not None
 
 
 def _silent(session: Session, alert_id: int) -> list[int]:
