@@ -14,6 +14,7 @@ that mounting for a process that only runs the sandbox.
     /push/messages/{sid}                                   GET   a delivered push
     /messages[?to=ADDRESS]                                 GET   what an address received, any channel
     /stats                                                 GET   per-channel counts
+    /tally?channel=C[&contains=T]                          GET   messages per address on a channel
     /config                                                GET, POST
     /reset                                                 POST
     /sms/reply                                             POST  a phone answers an SMS
@@ -54,6 +55,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_get("/messages", views.list_messages)
     app.router.add_get("/stats", views.stats)
+    app.router.add_get("/tally", views.tally)
     app.router.add_get("/config", views.get_config)
     app.router.add_post("/config", views.post_config)
     app.router.add_post("/reset", views.reset)

@@ -139,6 +139,16 @@ class SandboxState:
     def stats(self) -> dict[str, ChannelStats]:
         return dict(self._stats)
 
+    def tally(self, channel: str, contains: str = "") -> dict[str, int]:
+        """How many messages on `channel` whose body holds `contains` each address received: the
+        chaos scenarios count missing and duplicated messages with it (ops/chaos/)."""
+        counts: dict[str, int] = {}
+        for address, inbox in self._inboxes.items():
+            n = sum(1 for m in inbox if m.channel == channel and contains in m.body)
+            if n:
+                counts[address] = n
+        return counts
+
     def reset(self, *, config: bool = False) -> None:
         """Forget messages, stats and accounts; with `config`, also return to the starting config."""
         self.generation += 1

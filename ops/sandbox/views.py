@@ -45,6 +45,15 @@ async def stats(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def tally(request: web.Request) -> web.Response:
+    """GET /sandbox/tally?channel=sms[&contains=TEXT]: `{address: messages received}` on that channel,
+    counting only bodies that hold TEXT; for counting missing and duplicated messages in bulk."""
+    channel = request.query.get("channel")
+    if not channel:
+        return json_error(400, "'channel' is required (sms, voice, push or email)", field="channel")
+    return web.json_response(request.app[SANDBOX_STATE].tally(channel, request.query.get("contains", "")))
+
+
 def _config_json(request: web.Request) -> dict[str, Any]:
     state = request.app[SANDBOX_STATE]
     # Where the SMTP server listens is a fact of this process, not settable config.
