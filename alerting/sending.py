@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol, Sequence
 
 from sqlalchemy import bindparam, case, literal, update
@@ -185,6 +185,16 @@ def _cancel(session: Session, delivery_ids: Sequence[int]) -> None:
     session.execute(update(Delivery).where(Delivery.id.in_(list(delivery_ids)), Delivery.status == DeliveryStatus.PENDING)
                     .values(status=DeliveryStatus.CANCELLED, status_rank=DELIVERY_RANK[DeliveryStatus.CANCELLED],
                             updated_at=now))
+
+
+def release_claims(session: Session, delivery_ids: Sequence[int], claimed_before: datetime) -> int:
+    """Return to `pending` the rows of a job whose worker died: those still `sending` under a claim
+    made before its death (a provider callback in the meantime has moved the rows it sent on)."""
+    return session.execute(update(Delivery).where(
+        Delivery.id.in_(list(delivery_ids)), Delivery.status == DeliveryStatus.SENDING,
+        Delivery.claimed_at < claimed_before).values(
+        status=DeliveryStatus.PENDING, status_rank=0, updated_at=utcnow(), error_code="requeued",
+        error_message="its worker died mid-send")).rowcount or 0
 
 
 def requeue_stale(session: Session, older_than: timedelta) -> set[int]:

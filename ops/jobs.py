@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import datetime
 
 from redis import Redis
@@ -17,6 +18,7 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from alerting import dispatch, launching, sending
+from alerting.models import utcnow
 from escalation import engine
 from ops import defaults
 from ops.queues import BULK, alert_queue_name, queue
@@ -49,6 +51,23 @@ def dispatch_alert(alert_id: int) -> int:
 
 def send_batch(alert_id: int, channel: str, delivery_ids: list[int]) -> dict[str, int]:
     rt = runtime()
+    return sending.send_batch(rt.sessions, rt.sender, rt.send_options, alert_id, channel, delivery_ids)
+
+
+def resend_abandoned(alert_id: int, channel: str, delivery_ids: list[int], died_by: str,
+                     grace_s: float = 0) -> dict[str, int]:
+    """A send job whose worker died (ops/recovery.py): once `grace_s` after the death has passed (the
+    provider's callbacks move on what it did take), its claims older than the death go back to
+    `pending`, then the batch is sent as usual."""
+    died = datetime.fromisoformat(died_by)
+    wait = grace_s - (utcnow() - died).total_seconds()
+    if wait > 0:
+        time.sleep(min(wait, grace_s))
+    rt = runtime()
+    with rt.sessions.begin() as session:
+        released = sending.release_claims(session, delivery_ids, died)
+    if released:
+        log.warning("alert %s: %d %s message(s) of a dead worker sent again", alert_id, released, channel)
     return sending.send_batch(rt.sessions, rt.sender, rt.send_options, alert_id, channel, delivery_ids)
 
 

@@ -15,6 +15,8 @@ from rq.worker import DequeueStrategy
 
 from ops import jobs
 from ops.queues import QUEUE_NAMES, queue
+from ops.reconcile import reconcile_if_redis_lost
+from ops.recovery import recover_dead_workers
 from ops.runtime import Runtime
 from ops.settings import Settings
 
@@ -28,6 +30,8 @@ def run_worker(settings: Settings, *, burst: bool = False) -> bool:
     runtime = Runtime.build(settings)
     jobs.use_runtime(runtime)
     try:
+        recover_dead_workers(runtime.redis)  # jobs a killed worker held (ops/recovery.py)
+        reconcile_if_redis_lost(runtime)  # a worker restarting after Redis came back empty
         worker = SimpleWorker([queue(runtime.redis, n) for n in QUEUE_NAMES], connection=runtime.redis,
                               serializer=JSONSerializer)
         # DEFAULT: always the first non-empty queue in the order given (not round robin, not random).
