@@ -27,6 +27,7 @@ from console.keys import DB_EXECUTOR, RUNTIME
 from console.render import render
 from console.session import require_page
 from ops.jobs import ensure_scheduled_jobs
+from ops.reconcile import reconcile_if_redis_lost
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,9 @@ async def _safety_net(app: web.Application) -> AsyncIterator[None]:
         while True:
             await asyncio.sleep(SAFETY_NET_S)
             try:
-                await asyncio.get_running_loop().run_in_executor(app[DB_EXECUTOR], ensure_scheduled_jobs, app[RUNTIME])
+                # A Redis that lost its data gets all its work again (ops/reconcile.py), else the scheduled jobs.
+                await asyncio.get_running_loop().run_in_executor(
+                    app[DB_EXECUTOR], lambda: reconcile_if_redis_lost(app[RUNTIME]) or ensure_scheduled_jobs(app[RUNTIME]))
             except Exception:  # Redis or the database down for a moment: try again next time
                 log.exception("the scheduled-send safety net failed; retrying in %s s", SAFETY_NET_S)
     task = asyncio.create_task(loop(), name="tocsin-scheduled-safety-net")

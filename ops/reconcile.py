@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from alerting import dispatch, sending
-from alerting.models import Alert
+from alerting.models import Alert, utcnow
 from alerting.statuses import AlertStatus
 from escalation import engine as escalation
 from ops.jobs import RQStepScheduler, ensure_scheduled_jobs
@@ -25,8 +25,24 @@ log = logging.getLogger(__name__)
 STALE_CLAIM = timedelta(minutes=10)
 
 
+#: Set in Redis by every reconcile. A Redis without it is new or lost its data (restarted empty):
+#: then whatever work it carried is gone, and the database says what it was.
+RECONCILED_KEY = "tocsin:reconciled"
+
+
+def reconcile_if_redis_lost(runtime: Runtime) -> bool:
+    """Reconcile if Redis lost its data since the last reconcile (the web process's safety net and
+    every starting worker ask); True if it did. Cheap: one Redis command otherwise."""
+    if not runtime.redis.set(RECONCILED_KEY, utcnow().isoformat(), nx=True):
+        return False
+    log.warning("Redis has lost its data (or is new): reconciling its work from the database")
+    reconcile(runtime)
+    return True
+
+
 def reconcile(runtime: Runtime) -> int:
     """Re-enqueue the dispatch of every alert still sending; returns how many."""
+    runtime.redis.set(RECONCILED_KEY, utcnow().isoformat())
     with runtime.sessions.begin() as session:
         stale_alerts = sending.requeue_stale(session, STALE_CLAIM)
         alerts = list(session.scalars(select(Alert).where(Alert.status == AlertStatus.SENDING)))
