@@ -19,6 +19,7 @@ DESCRIPTION = """Tocsin: emergency mass notification.
   tocsin user create EMAIL     add a console user (password read from standard input)
   tocsin demo seed             load the demo campus into an empty database
   tocsin cap import FILE       a CAP 1.1/1.2 document as a draft alert (prints its id)
+  tocsin check                 report insecure settings (exit code 1 if any)
   tocsin recipients import F   create or update people from a CSV file (per-row error report)
   tocsin alert send ID --wait  start an alert's send through the API and follow it to the end
 
@@ -121,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "address `tocsin serve` listens on)")
     alert_send.add_argument("--token", default=None, help="an operator API token (default TOCSIN_API_TOKEN)")
     _progress_flag(alert_send)
+    check = commands.add_parser("check", help="report insecure settings; exit code 1 if any")
+    _data_dir(check)
+    check.add_argument("--no-database", action="store_true", help="check the settings only")
     return parser
 
 
@@ -382,7 +386,17 @@ def cmd_alert(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "worker": cmd_worker, "sandbox": cmd_sandbox, "db": cmd_db,
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from ops.check import run_check
+
+    findings, code = run_check(settings, database=not args.no_database)
+    for finding in findings:
+        print(finding)
+    print("insecure settings found" if code else "no insecure settings found", file=sys.stderr)
+    return code
+
+
+COMMANDS = {"check": cmd_check, "serve": cmd_serve, "worker": cmd_worker, "sandbox": cmd_sandbox, "db": cmd_db,
             "token": cmd_token, "user": cmd_user, "demo": cmd_demo, "cap": cmd_cap,
             "recipients": cmd_recipients, "alert": cmd_alert}
 
