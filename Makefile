@@ -14,13 +14,14 @@ VENDOR := console/static/vendor
 ASSETS_STAMP := $(VENDOR)/.installed
 
 .PHONY: install run test bench clean system-packages console-assets help
-.PHONY: test-sqlite test-postgres
+.PHONY: test-sqlite test-postgres chaos
 
 help:
 	@echo "make run      install, then start Tocsin (embedded SQLite + Redis, sandbox, demo campus)"
 	@echo "make test     install, then run the whole test suite on SQLite, then on PostgreSQL"
 	@echo "make test-sqlite, make test-postgres   one pass only (PYTEST_ARGS=... passes options)"
 	@echo "make bench    install, then run the benchmarks (prints figures; writes var/bench/*.json)"
+	@echo "make chaos    install, then break things on purpose and count messages (CHAOS_ARGS=worker_death ...)"
 	@echo "make install  create .venv and install Tocsin with its dev extras"
 	@echo "make clean    remove .venv and ./var"
 
@@ -90,6 +91,13 @@ test-postgres: install
 
 bench: install
 	$(BIN)/python -m ops.bench
+
+# Fault scenarios (ops/chaos): real Redis, PostgreSQL (installed by `install` when root; SQLite
+# otherwise, and it says so) and the sandbox, each started fresh per scenario. Minutes, not seconds:
+# not part of `make test`. CHAOS_ARGS picks scenarios and sizes, e.g. "worker_death --people 5000".
+CHAOS_ARGS ?=
+chaos: install
+	$(BIN)/python -m ops.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR) $(VENDOR) console/frontend/node_modules
