@@ -57,7 +57,7 @@ class LeanMessages:
         self._headers = headers
 
     @classmethod
-    def for_client(cls, client: Client) -> "LeanMessages | None":
+    def for_client(cls, client: Client) -> LeanMessages | None:
         """A lean sender for `client`, or None when only the official path is faithful: an http client
         other than ours (or one that overrides `request`), a credential provider, an edge or a region."""
         http = client.http_client
@@ -91,6 +91,6 @@ class LeanMessages:
                                         "Unable to create record")
         payload = json.loads(raw) if raw else {}
         if not isinstance(payload, dict):
-            raise ValueError(f"the provider answered a {type(payload).__name__}, not a resource")
+            raise TypeError(f"the provider answered a {type(payload).__name__}, not a resource")
         code = payload.get("error_code")
         return Created(payload.get("sid"), payload.get("status"), code if isinstance(code, int) else None)

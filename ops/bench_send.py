@@ -74,6 +74,32 @@ def _peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _processes(server: subprocess.Popen, sandbox: subprocess.Popen) -> dict[str, list[int]]:
+    """The benchmark's processes by role: the web process, its workers, Redis, the sandbox."""
+    roles: dict[str, list[int]] = {"web": [server.pid], "workers": [], "redis": [], "sandbox": [sandbox.pid]}
+    for pid in _children(server.pid):
+        try:
+            role = "redis" if "redis" in Path(f"/proc/{pid}/cmdline").read_text() else "workers"
+        except OSError:
+            continue
+        roles[role].append(pid)
+        roles[role].extend(_children(pid))  # a worker's work-horse or scheduler, if any
+    return roles
+
+
+def _cpu_by_role(roles: dict[str, list[int]]) -> dict[str, float]:
+    return {role: sum(_cpu_s(p) for p in pids) for role, pids in roles.items()}
+
+
 #: US area codes used to build distinct, valid numbers: 10,000 per area code (400,000 in all).
 _AREAS = [202, 212, 213, 214, 215, 216, 217, 218, 219, 224, 225, 228, 229, 231, 234, 239, 240, 248, 251, 252,
           253, 254, 256, 260, 262, 267, 269, 270, 276, 281, 301, 302, 303, 304, 305, 307, 308, 309, 310, 312]
@@ -139,6 +165,8 @@ def run_alert(n: int, *, latency_ms: int, workers: int, root: Path, callbacks: b
             expected["push"] = _subscribe_browsers(base, sbase, token, n)
         alert = _http(f"{base}/api/v1/alerts", {"title": "Benchmark", "message": "Benchmark alert: shelter in place.",
                                                 "channels": list(channels), "target": {"groups": ["Everyone"]}}, token)
+        roles = _processes(server, sandbox)
+        cpu_before = _cpu_by_role(roles)
         wall_at_send = time.time()
         t0 = time.monotonic()
         _http(f"{base}/api/v1/alerts/{alert['id']}/send", {}, token)
@@ -154,6 +182,7 @@ def run_alert(n: int, *, latency_ms: int, workers: int, root: Path, callbacks: b
         first = _wait(first_arrival, 600, 0.01)
         _wait(lambda: all((arrived().get(c) or {}).get("count", 0) >= expected[c] for c in channels), 3600, 0.2)
         handed_s = time.monotonic() - t0
+        cpu_used = {role: round(cpu - cpu_before[role], 2) for role, cpu in _cpu_by_role(roles).items()}
         stats = arrived()
         recorded_s = None
         if channels == ("sms",):
@@ -174,6 +203,10 @@ def run_alert(n: int, *, latency_ms: int, workers: int, root: Path, callbacks: b
             "all_recorded_s": recorded_s, "callbacks": callbacks,
             "duplicates": sum(stats[c]["count"] for c in channels) - sum(expected.values()),
             "per_channel": per_channel,
+            # CPU seconds each part used from the send request until the last message was handed over.
+            "cpu_s_until_handed_over": cpu_used,
+            "cpu_us_per_message": {role: round(cpu * 1e6 / max(sum(expected.values()), 1))
+                                   for role, cpu in cpu_used.items()},
             "peak_worker_rss_mb": round(max((_peak_rss_mb(p) for p in worker_pids), default=0), 1),
             "machine": f"{os.cpu_count()} cores, {os.uname().machine}, Python {sys.version.split()[0]}",
         }
