@@ -75,6 +75,8 @@ def claim(session: Session, delivery_ids: Sequence[int]) -> list[Claimed]:
 
 async def send_concurrently(adapter: ChannelAdapter, messages: list[Outbound], concurrency: int) -> list[Receipt]:
     """Send with at most `concurrency` provider calls in flight; receipts in the messages' order."""
+    if len(messages) <= concurrency:  # the usual batch: no gate to pass per message
+        return await asyncio.gather(*(adapter.send(m) for m in messages))
     gate = asyncio.Semaphore(concurrency)
 
     async def one(message: Outbound) -> Receipt:
