@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from alerting import telemetry
 from alerting.models import Delivery, utcnow
+from alerting.sql import lock_rows
 from alerting.statuses import DELIVERY_RANK, DELIVERY_TIME_COLUMN
 
 #: Twilio's message and call statuses mapped to ours ("accepted"/"scheduled" mean queued at Twilio;
@@ -48,6 +49,7 @@ def apply_statuses(session: Session, reports: Iterable[StatusReport]) -> int:
     now = utcnow()
     moved = 0
     sid = bindparam("sid", type_=String)  # typed: PostgreSQL cannot infer a type for `$1 IS NULL`
+    lock_rows(session, Delivery.id, sorted({r.delivery_id for r in known}))
     for status, group in groupby(known, key=lambda r: r.status):
         assert status is not None
         params = [{"did": r.delivery_id, "sid": r.provider_message_id, "code": r.error_code} for r in group]

@@ -27,7 +27,7 @@ from alerting import dispatch, telemetry
 from alerting.compose import Claimed, compose
 from alerting.links import LinkSigner
 from alerting.models import Alert, Delivery, OptOut, PushSubscription, utcnow
-from alerting.sql import insert_ignoring_duplicates
+from alerting.sql import insert_ignoring_duplicates, lock_rows
 from alerting.statuses import DELIVERY_RANK, AlertStatus, Channel, DeliveryStatus
 from channels.base import ChannelAdapter, Outbound, Outcome, Receipt
 
@@ -132,6 +132,7 @@ def record_receipts(session: Session, channel: str, receipts: list[Receipt], tri
             bounced = channel == Channel.EMAIL and r.outcome == Outcome.PERMANENT and (r.error_code or "").startswith("5")
             params["status"] = DeliveryStatus.BOUNCED if bounced else DeliveryStatus.FAILED
             failed.append(params)
+    lock_rows(session, Delivery.id, [r.key for r in receipts])
     conn = session.connection()
     if accepted:
         # A status callback may already have moved the row further (it carries the delivery id):

@@ -30,6 +30,18 @@ def serialize(session: Session, name: str) -> None:
         session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
+def lock_rows(session: Session, column: Any, ids: Sequence[int]) -> None:
+    """Lock these rows, in id order, until the transaction ends.
+
+    On PostgreSQL two transactions updating overlapping rows in different orders (a worker recording
+    a batch's receipts, the console applying a batch of status callbacks) would deadlock; taking the
+    locks in one order first makes the later one wait instead. One statement, whatever the count.
+    SQLite needs nothing: it admits one writer at a time.
+    """
+    if ids and session.get_bind().dialect.name == "postgresql":
+        session.execute(select(column).where(id_in(session, column, ids)).order_by(column).with_for_update())
+
+
 def id_in(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
     """`column IN (ids)` for any number of ids, sent as ONE parameter.
 
