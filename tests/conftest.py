@@ -95,18 +95,28 @@ def _psycopg_dsn(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once, copied for each test (a copy costs far less than migrating)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "tocsin.db"
+    database.upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database for one test: a SQLite file, or a copy of the PostgreSQL template."""
     if request.config.getoption("--database") == "sqlite":
-        url = f"sqlite:///{tmp_path / 'tocsin.db'}"
-        database.upgrade(url)
-        yield url
+        path = tmp_path / "tocsin.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
         return
     server: LocalPostgres = request.getfixturevalue("postgres_server")
     name = f"test_{next(_database_numbers)}"
     with psycopg.connect(_psycopg_dsn(server.url()), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {POSTGRES_TEMPLATE}")
+        # FILE_COPY (PostgreSQL 15+; before, the only way) copies a small database ~8x faster than WAL_LOG.
+        strategy = " STRATEGY FILE_COPY" if conn.info.server_version >= 150000 else ""
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {POSTGRES_TEMPLATE}{strategy}")
     yield server.url(name)
     with psycopg.connect(_psycopg_dsn(server.url()), autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
