@@ -85,6 +85,9 @@ class RebasedAsyncTwilioHttpClient(AsyncTwilioHttpClient):
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max_connections),
             timeout=aiohttp.ClientTimeout(total=timeout),
+            # Twilio's REST API is stateless (Basic auth on every call): no cookie to keep or to send,
+            # and no jar to search on every request of the hot path.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         self._auth_cache: tuple[tuple[str, str], str] | None = None
 

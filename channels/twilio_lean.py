@@ -23,12 +23,24 @@ from urllib.parse import quote_plus
 from twilio.base.version import Version
 from twilio.http.response import Response
 from twilio.rest import Client
+from yarl import URL
 
 from channels.twilio_http import RebasedAsyncTwilioHttpClient, rebase_twilio_url
 
 #: Where the official client sends Messages (`client.api.v2010`'s base URL).
 TWILIO_API = "https://api.twilio.com"
 API_VERSION = "2010-04-01"
+
+
+#: `quote_plus` as one C-level `str.translate` for ASCII text (the usual number, URL and alert text);
+#: anything else goes through `quote_plus` itself. Same output, a fraction of the per-character work.
+_ALWAYS_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_QUOTE_PLUS = {c: chr(c) if chr(c) in _ALWAYS_SAFE else "+" if c == 32 else f"%{c:02X}" for c in range(128)}
+
+
+def form_quote(value: str) -> str:
+    """`urllib.parse.quote_plus(value)`, faster."""
+    return value.translate(_QUOTE_PLUS) if value.isascii() else quote_plus(value)
 
 
 class Created(NamedTuple):
@@ -48,7 +60,7 @@ class LeanMessages:
             raise ValueError("LeanMessages needs a client with an account SID and auth token")
         self._http = http
         self._uri = f"{TWILIO_API}/{API_VERSION}/Accounts/{client.account_sid}/Messages.json"
-        self._url = rebase_twilio_url(self._uri, http.api_base)
+        self._url = URL(rebase_twilio_url(self._uri, http.api_base), encoded=True)  # parsed once
         # The same calls, in the same order, as the official client's create path: the message
         # resource's two headers, then ClientBase.get_headers, then the http client's Basic auth.
         headers = client.get_headers("POST", {"Content-Type": "application/x-www-form-urlencoded",
@@ -73,14 +85,14 @@ class LeanMessages:
         """Post one message; raises what the official client raises for an error answer."""
         # The official field order (MessageList._create_async): To, StatusCallback, ..., From, ...,
         # MessagingServiceSid, Body; None values are left out; quote_plus is what urlencode uses.
-        form = "To=" + quote_plus(to)
+        form = "To=" + form_quote(to)
         if status_callback is not None:
-            form += "&StatusCallback=" + quote_plus(status_callback)
+            form += "&StatusCallback=" + form_quote(status_callback)
         if from_ is not None:
-            form += "&From=" + quote_plus(from_)
+            form += "&From=" + form_quote(from_)
         if messaging_service_sid is not None:
-            form += "&MessagingServiceSid=" + quote_plus(messaging_service_sid)
-        form += "&Body=" + quote_plus(body)
+            form += "&MessagingServiceSid=" + form_quote(messaging_service_sid)
+        form += "&Body=" + form_quote(body)
         async with self._http.session.post(self._url, data=form.encode(), headers=self._headers,
                                            allow_redirects=False) as response:
             raw = await response.read()

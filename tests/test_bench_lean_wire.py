@@ -115,3 +115,12 @@ async def test_the_lean_path_steps_aside_for_clients_it_cannot_mirror() -> None:
     finally:
         await http.close()
         await custom.close()
+
+
+def test_form_quote_is_quote_plus() -> None:
+    from urllib.parse import quote_plus
+
+    from channels.twilio_lean import form_quote
+    samples = ["".join(map(chr, range(128))), "+15551230001", "https://x.example/cb?d=1&a=b c", "é ü 日本 🚨", ""]
+    for text in samples:
+        assert form_quote(text) == quote_plus(text)
