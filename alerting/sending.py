@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, Sequence
 
-from sqlalchemy import bindparam, case, literal, update
+from sqlalchemy import bindparam, case, literal, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerting import dispatch, telemetry
@@ -108,10 +108,20 @@ def send_batch(sessions: sessionmaker[Session], sender: BatchSender, options: Se
     addresses = {c.id: c.address for c in owned}
     with sessions.begin() as session:
         counts = record_receipts(session, channel, receipts, tries, addresses, options.max_tries)
-        dispatch.finish_if_done(session, alert_id)
+        if not anything_waits(session, alert_id):
+            dispatch.finish_if_done(session, alert_id)
     if counts.get("retry"):
         raise RetryLater(f"{counts['retry']} of {len(receipts)} messages failed transiently")
     return counts
+
+
+def anything_waits(session: Session, alert_id: int) -> bool:
+    """Whether a message of the alert is still pending or in flight: a few seeks on the
+    (alert_id, channel, status) index. Every batch asks; the rank test of `finish_if_done` would
+    walk all of the alert's delivered rows each time once most are delivered (quadratic in N)."""
+    return session.scalar(select(Delivery.id).where(
+        Delivery.alert_id == alert_id, Delivery.channel.in_([c.value for c in Channel]),
+        Delivery.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value])).limit(1)) is not None
 
 
 def record_receipts(session: Session, channel: str, receipts: list[Receipt], tries: dict[int, int],
