@@ -89,8 +89,11 @@ test-sqlite: install
 test-postgres: install
 	$(BIN)/python -m pytest --database=postgresql $(PYTEST_ARGS)
 
+# Tocsin against a plain twilio loop, a 32-thread pool and the sandbox's ceiling (long: N = 10,000
+# and 100,000). `make bench BENCH_ARGS=--quick` for N = 10,000 only; see `python -m ops.bench --help`.
+BENCH_ARGS ?=
 bench: install
-	$(BIN)/python -m ops.bench
+	$(BIN)/python -m ops.bench $(BENCH_ARGS)
 
 # Fault scenarios (ops/chaos): real Redis, PostgreSQL (installed by `install` when root; SQLite
 # otherwise, and it says so) and the sandbox, each started fresh per scenario. Minutes, not seconds:
