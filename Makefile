@@ -22,6 +22,7 @@ help:
 	@echo "make test-sqlite, make test-postgres   one pass only (PYTEST_ARGS=... passes options)"
 	@echo "make bench    install, then run the benchmarks (prints figures; writes var/bench/*.json)"
 	@echo "make chaos    install, then break things on purpose and count messages (CHAOS_ARGS=worker_death ...)"
+	@echo "make fleet-test  install, then run a 4-host fleet in network namespaces and send alerts (root)"
 	@echo "make install  create .venv and install Tocsin with its dev extras"
 	@echo "make clean    remove .venv and ./var"
 
@@ -101,6 +102,13 @@ bench: install
 CHAOS_ARGS ?=
 chaos: install
 	$(BIN)/python -m ops.chaos $(CHAOS_ARGS)
+
+# A fleet on this machine (ops/fleet_test.py): PostgreSQL + Redis, the console + sandbox and two
+# workers, each in its own network namespace on a bridge (10.77.0.0/24); an alert end to end, then
+# one worker host killed and another alert. Needs root. About a minute; not part of `make test`.
+.PHONY: fleet-test
+fleet-test: install
+	$(BIN)/python -m ops.fleet_test
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR) $(VENDOR) console/frontend/node_modules

@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 
+import pytest
 from redis import Redis
 from rq.job import Job
 from rq.serializers import JSONSerializer
@@ -14,8 +15,6 @@ from rq.serializers import JSONSerializer
 from ops.queues import BULK, DEFAULT, QUEUE_NAMES, URGENT, URGENT_SLOW, RQEnqueuer, queue
 from tests.conftest import System
 from tests.helpers import people_csv
-
-import pytest
 
 
 def _counts(redis: Redis) -> dict[str, int]:
