@@ -18,9 +18,10 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from sqlalchemy import bindparam, case, literal, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerting import dispatch, telemetry
@@ -106,10 +107,14 @@ def send_batch(sessions: sessionmaker[Session], sender: BatchSender, options: Se
     receipts = sender.send(channel, messages)
     tries = {c.id: c.tries for c in owned}
     addresses = {c.id: c.address for c in owned}
-    with sessions.begin() as session:
+
+    def record(session: Session) -> dict[str, int]:
         counts = record_receipts(session, channel, receipts, tries, addresses, options.max_tries)
         if not anything_waits(session, alert_id):
             dispatch.finish_if_done(session, alert_id)
+        return counts
+
+    counts = _record_retrying(sessions, record)
     if counts.get("retry"):
         raise RetryLater(f"{counts['retry']} of {len(receipts)} messages failed transiently")
     return counts
@@ -122,6 +127,23 @@ def anything_waits(session: Session, alert_id: int) -> bool:
     return session.scalar(select(Delivery.id).where(
         Delivery.alert_id == alert_id, Delivery.channel.in_([c.value for c in Channel]),
         Delivery.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value])).limit(1)) is not None
+
+
+#: Waits between tries to record receipts while the database is unreachable (about a minute in all).
+RECORD_RETRY_WAITS_S = (0.5, 1, 2, 4, 8, 15, 30)
+
+
+def _record_retrying(sessions: sessionmaker[Session], write: Callable[[Session], dict[str, int]]) -> dict[str, int]:
+    """Record receipts, riding out a database outage: the messages are already with the provider,
+    and a job that gave up here would leave them `sending` (to be sent again much later)."""
+    for wait in RECORD_RETRY_WAITS_S:
+        try:
+            with sessions.begin() as session:
+                return write(session)
+        except OperationalError:
+            time.sleep(wait)
+    with sessions.begin() as session:
+        return write(session)
 
 
 def record_receipts(session: Session, channel: str, receipts: list[Receipt], tries: dict[int, int],
