@@ -10,15 +10,20 @@ provider retries them.
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import Executor
 from typing import Any, Callable, Generic, TypeVar
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
 
 
 class GroupCommitter(Generic[T]):
+    #: Waits between tries while the database is unreachable (about 10 s in all).
+    RETRY_WAITS_S = (0.25, 0.5, 1, 2, 3, 3)
+
     def __init__(self, sessions: sessionmaker[Session], executor: Executor,
                  write: Callable[[Session, list[T]], Any], *, max_batch: int = 2000):
         self._sessions = sessions
@@ -47,6 +52,15 @@ class GroupCommitter(Generic[T]):
         await future
 
     def _commit(self, items: list[T]) -> None:
+        # A database restarting for a few seconds must not lose callbacks: providers rarely retry
+        # them. Retry within what a provider waits for an answer (Twilio: 15 s), then fail the batch.
+        for wait in self.RETRY_WAITS_S:
+            try:
+                with self._sessions.begin() as session:
+                    self._write(session, items)
+                return
+            except OperationalError:
+                time.sleep(wait)
         with self._sessions.begin() as session:
             self._write(session, items)
 
