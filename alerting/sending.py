@@ -4,13 +4,16 @@ Delivery guarantee (at-least-once, with a small duplicate window):
 1. Claim: one UPDATE moves the batch's rows from `pending` to `sending`. Only rows this job moved
    are sent, so two jobs holding the same ids (a re-enqueue after Redis loss) never both send.
 2. Send: each message goes to the provider; its status callback URL carries the delivery id.
-3. Record: one transaction writes every receipt. Transient failures go back to `pending` and the
-   job raises `RetryLater`, so RQ runs it again after a wait; permanent failures are final.
+3. Record: one transaction writes every receipt (retried for about a minute if the database is
+   unreachable). Transient failures go back to `pending` and the job raises `RetryLater`, so RQ
+   runs it again after a wait; permanent failures are final.
 A worker killed between 2 and 3 leaves rows in `sending`: the provider may or may not have those
 messages. That is the duplicate window. A provider callback for such a row (the URL carries the
-delivery id) moves it on; one still silent after `older_than` was almost surely never sent, and
-`requeue_stale` returns it to `pending`: at-least-once, a duplicate only if the provider took it and
-neither the worker nor any callback said so.
+delivery id) moves it on. The next worker to start hands the dead worker's job back
+(ops/recovery.py): after a short grace for callbacks, `release_claims` returns the rows still
+`sending` to `pending` and they are sent again. `requeue_stale` (at start-up, claims older than
+`older_than`) catches the rest, e.g. a worker on a machine that never came back. At-least-once: a
+duplicate only if the provider took it and neither the worker nor any callback said so in time.
 """
 from __future__ import annotations
 
