@@ -6,15 +6,18 @@ secret key, the VAPID key, the public URL). Each process has its own data direct
 
     10.77.0.1    the bridge: this script, standing for an operator's workstation
     10.77.0.2    data      PostgreSQL (ops/local_postgres.py) and Redis (with a password)
-    10.77.0.10   console   `tocsin serve --workers 0` and the provider sandbox (`tocsin sandbox`)
+    10.77.0.10   console   nginx (ops/deploy/nginx-compose.conf) before two `tocsin serve --workers 0`,
+                           and the provider sandbox (`tocsin sandbox`)
     10.77.0.21   worker1   `tocsin worker`
     10.77.0.22   worker2   `tocsin worker`
 
-The script migrates the database once, creates an admin token with `tocsin token create`, imports
-people through the API, sends an alert (SMS and email) and checks that the sandbox got every message
-exactly once and that both workers sent some (each RQ job records its worker, and each worker the
-address it reaches Redis from). Then it kills worker 1 as a lost host would die, sends a second
-alert, and checks that worker 2 alone sends all of it.
+TOCSIN_PUBLIC_URL is the proxy's: the operator's API calls and the sandbox's signed status
+callbacks go through nginx to either console process. The script migrates the database once,
+creates an admin token with `tocsin token create`, imports people through the API, sends an alert
+(SMS and email) and checks that the sandbox got every message exactly once, that every status
+callback was accepted, and that both workers sent some (each RQ job records its worker, and each
+worker the address it reaches Redis from). Then it kills the worker1 host and one console process,
+sends a second alert, and checks that worker2 alone sends all of it, through the other console.
 
 Needs root (namespaces, veth pairs), `ip` and `nsenter` (iproute2, util-linux), and Debian's
 postgresql and redis-server (`make install` adds them).
@@ -48,7 +51,10 @@ SUBNET_BITS = 24
 BRIDGE_IP = "10.77.0.1"
 #: host name -> address; each host is the namespace `tfleet-<name>`, its veth `tfleet-<name>` too.
 HOSTS = {"data": "10.77.0.2", "console": "10.77.0.10", "worker1": "10.77.0.21", "worker2": "10.77.0.22"}
-REDIS_PORT, POSTGRES_PORT, CONSOLE_PORT, SANDBOX_PORT, SMTP_PORT = 6379, 5432, 8080, 8090, 8025
+REDIS_PORT, POSTGRES_PORT, PROXY_PORT, SANDBOX_PORT, SMTP_PORT = 6379, 5432, 8080, 8090, 8025
+#: The console processes behind the proxy, on the console host's loopback.
+CONSOLE_PORTS = (8081, 8082)
+NGINX_CONF = Path(__file__).resolve().parent / "deploy" / "nginx-compose.conf"
 PEOPLE = 200
 #: Small batches, so one alert is many jobs and both workers take some.
 BATCH_SIZE = 10
@@ -221,6 +227,22 @@ class Fleet:
             raise SetupError(f"PostgreSQL did not start: {self.postgres_helper.stderr.read()[-2000:]}")  # type: ignore[union-attr]
         return url
 
+    def nginx_config(self, address: str, port: int) -> Path:
+        """nginx's main configuration around the shipped proxy configuration (ops/deploy/
+        nginx-compose.conf), its upstreams pointed at this host's console processes."""
+        prefix = self.root / "nginx"
+        prefix.mkdir(exist_ok=True)
+        site = NGINX_CONF.read_text().replace("web1:8080", f"127.0.0.1:{CONSOLE_PORTS[0]}") \
+            .replace("web2:8080", f"127.0.0.1:{CONSOLE_PORTS[1]}").replace("listen 8080;", f"listen {address}:{port};")
+        (prefix / "tocsin.conf").write_text(site)
+        temp = " ".join(f"{kind}_temp_path {prefix / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        main = (f"user root;\nworker_processes 1;\npid {prefix / 'nginx.pid'};\n"
+                f"error_log {self.root / 'logs' / 'nginx-error.log'} warn;\n"
+                f"events {{ worker_connections 1024; }}\n"
+                f"http {{\n  access_log off;\n  {temp}\n  include {prefix / 'tocsin.conf'};\n}}\n")
+        (prefix / "nginx.conf").write_text(main)
+        return prefix / "nginx.conf"
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()
@@ -350,6 +372,14 @@ def check_inboxes(check: Checks, sandbox: Api, title: str) -> None:
     check(not doubled, f"each of the {len(want)} messages exactly once", f"{len(doubled)} more than once")
 
 
+def check_callbacks(check: Checks, sandbox: Api) -> None:
+    """Every status callback the sandbox signed was accepted through the proxy: the signature is
+    over TOCSIN_PUBLIC_URL, the proxy's URL, which is what the consoles check it against."""
+    callbacks = sandbox.call("GET", "/sandbox/stats")["callbacks"]
+    check(callbacks["sent"] > 0 and callbacks["failed"] == 0,
+          f"all {callbacks['sent']} signed status callbacks accepted through the proxy", json.dumps(callbacks))
+
+
 def check_summary(check: Checks, summary: dict) -> None:
     totals = {channel: sum(counts.values()) for channel, counts in summary["deliveries"].items()
               if sum(counts.values())}
@@ -388,7 +418,7 @@ def fleet_test(fleet: Fleet, check: Checks) -> None:
     wait_for("Redis", lambda: bool(redis.ping()), alive=redis_server.check_alive)
     say(f"       {database_url}\n       redis://:***@{HOSTS['data']}:{REDIS_PORT}/0")
 
-    console_url = f"http://{HOSTS['console']}:{CONSOLE_PORT}"
+    console_url = f"http://{HOSTS['console']}:{PROXY_PORT}"  # the proxy: TOCSIN_PUBLIC_URL
     sandbox_url = f"http://{HOSTS['console']}:{SANDBOX_PORT}"
     fleet.env = {**{k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")},
                  "TOCSIN_DATABASE_URL": database_url, "TOCSIN_REDIS_URL": redis_url,
@@ -400,7 +430,7 @@ def fleet_test(fleet: Fleet, check: Checks) -> None:
                  "TOCSIN_SMTP_FROM": "alerts@fleet.example.org", "TOCSIN_BATCH_SIZE": str(BATCH_SIZE),
                  "TOCSIN_LOG_LEVEL": "INFO"}
 
-    say("3. console host: `tocsin db upgrade` once, the sandbox, `tocsin serve --workers 0`")
+    say("3. console host: `tocsin db upgrade` once, the sandbox, two `tocsin serve --workers 0`, nginx")
     fleet.tocsin("console", "db", "upgrade", data_dir="console")
     sandbox_process = fleet.spawn("sandbox", "console", [
         sys.executable, "-m", "ops.cli", "sandbox", "--host", "0.0.0.0", "--port", str(SANDBOX_PORT),
@@ -408,12 +438,23 @@ def fleet_test(fleet: Fleet, check: Checks) -> None:
     sandbox = Api(sandbox_url)
     wait_for("the sandbox", lambda: "callbacks" in sandbox.call("GET", "/sandbox/stats"), alive=sandbox_process.check_alive)
     sandbox.call("POST", "/sandbox/config", {"latency_ms": SANDBOX_LATENCY_MS})
-    console = fleet.spawn("console", "console", [
-        sys.executable, "-m", "ops.cli", "serve", "--workers", "0", "--host", "0.0.0.0", "--port", str(CONSOLE_PORT)],
-        env={**fleet.env, "TOCSIN_DATA_DIR": str(fleet.root / "console")})
-    wait_for("the console", lambda: urllib.request.urlopen(f"{console_url}/healthz", timeout=5).status == 200,
-             alive=console.check_alive)
-    say(f"       console {console_url}, sandbox {sandbox_url}")
+    consoles = [fleet.spawn(f"web{n}", "console", [
+        sys.executable, "-m", "ops.cli", "serve", "--workers", "0", "--host", "127.0.0.1", "--port", str(port)],
+        env={**fleet.env, "TOCSIN_DATA_DIR": str(fleet.root / f"web{n}")}) for n, port in enumerate(CONSOLE_PORTS, 1)]
+    for process, port in zip(consoles, CONSOLE_PORTS):
+        probe = [*on_host("console"), sys.executable, "-c",
+                 f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/healthz', timeout=5)"]
+        wait_for(f"console process {process.name}", lambda: run(*probe, check=False).returncode == 0,
+                 alive=process.check_alive)
+    proxy = fleet.spawn("nginx", "console", [_nginx(), "-c", str(fleet.nginx_config(HOSTS["console"], PROXY_PORT)),
+                                             "-p", str(fleet.root / "nginx"), "-g", "daemon off;"], env={})
+    wait_for("the proxy", lambda: urllib.request.urlopen(f"{console_url}/healthz", timeout=5).status == 200,
+             alive=proxy.check_alive)
+    say(f"       proxy {console_url} -> 127.0.0.1:{CONSOLE_PORTS[0]}, 127.0.0.1:{CONSOLE_PORTS[1]}; "
+        f"sandbox {sandbox_url}")
+    console = consoles[0]
+    Api(console_url).call("GET", "/metrics", expect=404)  # raises CheckFailed otherwise
+    check(True, "the proxy hides /metrics (404)")
 
     say("4. worker hosts: `tocsin worker` on each")
     workers = {host: fleet.spawn(host, host, [sys.executable, "-m", "ops.cli", "worker"],
@@ -446,7 +487,8 @@ def fleet_test(fleet: Fleet, check: Checks) -> None:
 
     say("6. an alert (SMS and email), both workers up")
     first = send_alert(api, "Fleet check one")
-    check_summary(check, wait_until_sent(api, sandbox, redis, first, [console, *workers.values()]))
+    check_summary(check, wait_until_sent(api, sandbox, redis, first, [proxy, *consoles, *workers.values()]))
+    check_callbacks(check, sandbox)
     check_inboxes(check, sandbox, "Fleet check one")
     sent = jobs_by_host(redis, first, worker_hosts)
     show(sent)
@@ -454,20 +496,38 @@ def fleet_test(fleet: Fleet, check: Checks) -> None:
     check(sum(sum(c.values()) for c in sent.values()) == 2 * PEOPLE,
           f"the workers' jobs account for all {2 * PEOPLE} messages")
 
-    say("7. the worker1 host is lost (SIGKILL to every process on it); a second alert")
+    say("7. the worker1 host is lost (SIGKILL to every process on it), and console process web1; "
+        "a second alert")
     # Every process, not only `tocsin worker`: RQ's scheduler runs in a child process that holds
     # copies of the worker's Redis connections, and would keep taking jobs it can never run.
     killed = kill_host("worker1")
     workers["worker1"].popen.wait()
-    say(f"       killed {killed} process(es)")
+    console.popen.kill()
+    console.popen.wait()
+    say(f"       killed {killed} process(es) on worker1, and web1")
     second = send_alert(api, "Fleet check two")
-    check_summary(check, wait_until_sent(api, sandbox, redis, second, [console, workers["worker2"]]))
+    check_summary(check, wait_until_sent(api, sandbox, redis, second, [proxy, consoles[1], workers["worker2"]]))
+    check_callbacks(check, sandbox)
     check_inboxes(check, sandbox, "Fleet check two")
     sent = jobs_by_host(redis, second, worker_hosts)
     show(sent)
     check(set(sent) == {"worker2"} and sum(sent["worker2"].values()) == 2 * PEOPLE,
           "worker2 alone sent all of it")
     redis.close()
+
+
+def _nginx() -> str:
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    if found is None:
+        say("       installing Debian's nginx-light")
+        run("apt-get", "install", "-y", "-qq", "nginx-light", check=False)
+        if run("sh", "-c", "command -v nginx || test -x /usr/sbin/nginx", check=False).returncode != 0:
+            run("apt-get", "update", "-qq")
+            run("apt-get", "install", "-y", "-qq", "nginx-light")
+        found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    if found is None:
+        raise SetupError("nginx is not installed and could not be (apt-get install nginx-light)")
+    return found
 
 
 def _redis_server() -> str:
