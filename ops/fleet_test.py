@@ -444,7 +444,7 @@ def fleet_test(fleet: Fleet, check: Checks) -> None:
     for process, port in zip(consoles, CONSOLE_PORTS):
         probe = [*on_host("console"), sys.executable, "-c",
                  f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/healthz', timeout=5)"]
-        wait_for(f"console process {process.name}", lambda: run(*probe, check=False).returncode == 0,
+        wait_for(f"console process {process.name}", lambda probe=probe: run(*probe, check=False).returncode == 0,
                  alive=process.check_alive)
     proxy = fleet.spawn("nginx", "console", [_nginx(), "-c", str(fleet.nginx_config(HOSTS["console"], PROXY_PORT)),
                                              "-p", str(fleet.root / "nginx"), "-g", "daemon off;"], env={})
