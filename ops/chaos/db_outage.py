@@ -41,6 +41,7 @@ def run(stack: Stack, people: int) -> list[Result]:
     stack.wait_done(alert_id, 600)
     stack.wait_arrivals(CHANNELS, marker, 120)
     seconds = time.monotonic() - started
+    note += "; " + stack.states(alert_id)
     expected, delivered, missing, duplicated = stack.count(CHANNELS, marker)
     body = stack.alert(alert_id)
     rows = sum(sum(v for v in c.values()) for c in body["deliveries"].values())

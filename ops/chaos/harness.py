@@ -258,6 +258,24 @@ class Stack:
         body = self.alert(alert_id)
         return sum(c.get("pending", 0) + c.get("sending", 0) for c in body["deliveries"].values())
 
+    def states(self, alert_id: int) -> str:
+        """The alert's SMS rows by status once callbacks settle (lost callbacks show as `queued`)."""
+        time.sleep(2.0)
+        sms = self.alert(alert_id)["deliveries"].get("sms", {})
+        return "sms rows " + ", ".join(f"{n} {s}" for s, n in sorted(sms.items()) if n)
+
+    def providers(self, alert_id: int) -> str:
+        """How the alert's messages split between providers (failover shows here)."""
+        from sqlalchemy import create_engine, text
+        engine = create_engine(self.database_url or f"sqlite:///{self.root / 'var' / 'tocsin.db'}")
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(text("SELECT channel, provider, count(*) FROM deliveries WHERE alert_id = :a "
+                                         "GROUP BY channel, provider ORDER BY 1, 2"), {"a": alert_id}).all()
+        finally:
+            engine.dispose()
+        return ", ".join(f"{c} via {p}: {n}" for c, p, n in rows)
+
     def wait_done(self, alert_id: int, timeout: float) -> None:
         wait_for(lambda: self.alert(alert_id)["status"] == "sent" and self.in_flight(alert_id) == 0, timeout,
                  0.5, what=f"alert {alert_id} to finish")

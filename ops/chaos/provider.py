@@ -15,10 +15,11 @@ from ops.chaos.harness import PRIMARY_SID, SECONDARY_SID, Result, Stack, http
 
 #: (name, channels, sandbox config while the fault lasts, how long it lasts: None = the whole send)
 FAULTS: list[tuple[str, tuple[str, ...], dict[str, Any], float | None]] = [
+    # First, while every worker's circuit breakers are closed.
+    ("primary slow (3 s/request)", ("sms",), {"accounts": {PRIMARY_SID: {"latency_ms": 3000}}}, None),
     ("primary 5xx", ("sms",), {"accounts": {PRIMARY_SID: {"fail_status": 503}}}, None),
     ("primary 429", ("sms",), {"accounts": {PRIMARY_SID: {"rate_limit_per_s": 50}}}, None),
     ("primary drops connections", ("sms",), {"accounts": {PRIMARY_SID: {"drop": True}}}, None),
-    ("primary slow (3 s/request)", ("sms",), {"accounts": {PRIMARY_SID: {"latency_ms": 3000}}}, None),
     ("all down 15 s (5xx, SMTP 451)", ("sms", "email"),
      {"accounts": {PRIMARY_SID: {"fail_status": 500}, SECONDARY_SID: {"fail_status": 503}},
       "smtp": {"fail": "451"}}, 15.0),
@@ -48,5 +49,5 @@ def run(stack: Stack, people: int) -> list[Result]:
         body = stack.alert(alert_id)
         failed = sum(c.get("failed", 0) for c in body["deliveries"].values())
         results.append(Result(f"provider: {name}", expected, delivered, missing, duplicated, seconds,
-                              f"{'+'.join(channels)}; {failed} failed rows"))
+                              f"{failed} failed rows; {stack.providers(alert_id)}"))
     return results

@@ -28,4 +28,4 @@ def run(stack: Stack, people: int) -> list[Result]:
     seconds = time.monotonic() - started
     expected, delivered, missing, duplicated = stack.count(CHANNELS, marker)
     return [Result("redis loss: sms+email", expected, delivered, missing, duplicated, seconds,
-                   f"Redis wiped after {before} of {expected} messages")]
+                   f"Redis wiped after {before} of {expected} messages; {stack.states(alert_id)}")]
