@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -131,6 +132,10 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -146,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool-sample", type=int, default=POOL_SAMPLE)
     parser.add_argument("--ceiling-requests", type=int, default=CEILING_REQUESTS)
     args = parser.parse_args(argv)
+    # Stop cleanly on Ctrl-C or kill (even when started in the background, where SIGINT is ignored):
+    # the finally blocks of each scenario stop the servers they started. Only from the command line.
+    if argv is None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _stop)
     sizes = [int(s) for s in args.n.split(",")] if args.n else [SIZES[0]] if args.quick else list(SIZES)
     scenarios = set(args.scenarios or SCENARIOS)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
