@@ -10,6 +10,8 @@ import logging
 from typing import Mapping
 
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -68,10 +70,16 @@ async def inbound_sms(request: web.Request) -> web.Response:
         log.info("ignored an inbound SMS from an unusable number (message %s)", params.get("MessageSid"))
         return _twiml()
     body = params.get("Body", "")
-    result = await in_transaction(request, lambda s: replies.record_inbound_sms(
-        s, phone, body, params.get("MessageSid") or None,
-        org_name=settings.org_name, org_contact=settings.org_contact,
-        consent_key=request.app[RUNTIME].secret_key))
+    def record(s: Session) -> replies.InboundResult:
+        return replies.record_inbound_sms(s, phone, body, params.get("MessageSid") or None,
+                                          org_name=settings.org_name, org_contact=settings.org_contact,
+                                          consent_key=request.app[RUNTIME].secret_key)
+    try:
+        result = await in_transaction(request, record)
+    except IntegrityError:
+        # Two copies of one reply at once (a provider's retry racing the original) both passed the
+        # duplicate check; the loser runs again, finds the winner's row and is a duplicate.
+        result = await in_transaction(request, record)
     log.info("inbound sms %s: %s, alert %s%s", params.get("MessageSid"), result.intent, result.alert_id,
              " (duplicate)" if result.duplicate else "", extra={"alert_id": result.alert_id})
     if result.alert_id is not None and not result.duplicate:
