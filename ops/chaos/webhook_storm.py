@@ -42,6 +42,7 @@ def _requests(stack: Stack, rows: list[tuple[int, str, str]]) -> list[tuple[str,
 async def _storm(stack: Stack, calls: list[tuple[str, dict[str, str]]], alert_id: int) -> tuple[float, list[float], int]:
     validator = RequestValidator(PRIMARY_TOKEN)
     refused = 0
+    refusals: list[str] = []
     latencies: list[float] = []
     done = asyncio.Event()
     connector = aiohttp.TCPConnector(limit=IN_FLIGHT + 4)
@@ -69,6 +70,7 @@ async def _storm(stack: Stack, calls: list[tuple[str, dict[str, str]]], alert_id
                     await r.read()
                     if r.status >= 300:
                         refused += 1
+                        refusals.append(f"{path.split('?')[0]} {r.status} {(await r.text())[:200]!r}")
 
         prober = asyncio.create_task(probe())
         started = time.monotonic()
@@ -76,6 +78,8 @@ async def _storm(stack: Stack, calls: list[tuple[str, dict[str, str]]], alert_id
         elapsed = time.monotonic() - started
         done.set()
         await prober
+    for line in sorted(set(refusals))[:10]:
+        print(f"   refused: {line}", flush=True)
     return elapsed, latencies, refused
 
 
