@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 from alerting.cap.parse import MAX_DOCUMENT_BYTES
 from alerting.models import Base
 from console.app import create_app
-from console.session import is_console_path
 from ops import defaults
 from tests.conftest import make_token
 from tests.console_support import console_user, csrf_of
@@ -105,6 +104,6 @@ async def test_a_body_within_the_limit_still_works(runtime: Any, aiohttp_server:
     server = await aiohttp_server(create_app(runtime))
     token = make_token(runtime, "admin")
     import aiohttp
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as client:
-        async with client.post(server.make_url("/api/v1/groups"), json={"name": "G", "description": "d" * 500}) as r:
-            assert r.status == 201
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as client, client.post(
+            server.make_url("/api/v1/groups"), json={"name": "G", "description": "d" * 500}) as r:
+        assert r.status == 201

@@ -76,11 +76,11 @@ async def test_sign_in_without_its_form_token_is_refused(system: System) -> None
     from tests.console_support import PASSWORD, make_user
     make_user(system.runtime, "x@test.example.org", "admin")
     import aiohttp
-    async with aiohttp.ClientSession() as client:
-        async with client.post(f"{system.base_url}/login", data={"email": "x@test.example.org", "password": PASSWORD},
-                               allow_redirects=False) as response:
-            assert response.status in (400, 403) or response.headers.get("Location", "").startswith("/login")
-            assert "tocsin_session" not in response.cookies
+    async with aiohttp.ClientSession() as client, client.post(
+            f"{system.base_url}/login", data={"email": "x@test.example.org", "password": PASSWORD},
+            allow_redirects=False) as response:
+        assert response.status in (400, 403) or response.headers.get("Location", "").startswith("/login")
+        assert "tocsin_session" not in response.cookies
 
 
 async def test_every_webhook_refuses_a_forged_signature_and_records_nothing(system: System) -> None:

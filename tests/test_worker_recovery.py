@@ -75,7 +75,7 @@ async def test_a_dead_workers_send_job_is_handed_back_and_its_claims_sent_once(s
 
 
 async def test_claims_made_after_the_death_are_not_released(system: System) -> None:
-    alert_id, ids = await _pending(system, 3)
+    _, ids = await _pending(system, 3)
     died = utcnow()
     with system.runtime.sessions.begin() as session:
         sending.claim(session, ids[:2])

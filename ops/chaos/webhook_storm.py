@@ -17,7 +17,15 @@ import aiohttp
 from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 
-from ops.chaos.harness import FROM_NUMBER, PRIMARY_SID, PRIMARY_TOKEN, Result, Stack, http, phone_of
+from ops.chaos.harness import (
+    FROM_NUMBER,
+    PRIMARY_SID,
+    PRIMARY_TOKEN,
+    Result,
+    Stack,
+    http,
+    phone_of,
+)
 
 IN_FLIGHT = 200
 STATUSES = ("queued", "sent", "delivered")
@@ -113,7 +121,7 @@ def run(stack: Stack, people: int) -> list[Result]:
     exact = responses.get("safe") == want_safe and responses.get("need_help") == want_help
     ms = sorted(x * 1000 for x in latencies) or [0.0]
     p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
-    _, got, _, duplicated = stack.count(("sms",), marker)
+    duplicated = stack.count(("sms",), marker)[3]
     return [Result("webhook storm: sms", len(rows), delivered, len(rows) - delivered, duplicated, seconds,
                    f"{len(calls)} webhooks in {elapsed:.1f} s ({len(calls) / elapsed:.0f}/s), {refused} refused; "
                    f"safe {responses.get('safe')}/{want_safe}, help {responses.get('need_help')}/{want_help}"
