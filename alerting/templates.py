@@ -16,6 +16,7 @@ import re
 from typing import Any, Iterable
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alerting import audit
@@ -342,9 +343,22 @@ def as_dict(template: AlertTemplate) -> dict[str, Any]:
 
 
 def ensure_library(session: Session, available_channels: Iterable[str]) -> int:
-    """Create the starting library on an installation that has no templates yet; returns how many."""
-    if session.scalar(select(AlertTemplate.id).limit(1)) is not None:
+    """Create the starting library on an installation that has no templates yet; returns how many.
+    Two processes starting at once on a fresh database: one creates it, the other finds it made."""
+    if _has_templates(session):
         return 0
+    try:
+        with session.begin_nested():
+            return _create_library(session, available_channels)
+    except (Conflict, IntegrityError):
+        return 0
+
+
+def _has_templates(session: Session) -> bool:
+    return session.scalar(select(AlertTemplate.id).limit(1)) is not None
+
+
+def _create_library(session: Session, available_channels: Iterable[str]) -> int:
     available = list(available_channels)
     made = 0
     for entry in LIBRARY:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -177,7 +178,12 @@ def ensure_default_policy(session: Session, available_channels: Iterable[str]) -
         steps.append({"after_s": 600, "channels": again})
     if not steps:
         return False
-    session.add(EscalationPolicy(name=DEFAULT_POLICY, steps=steps, final=None, created_by="tocsin"))
+    try:
+        with session.begin_nested():  # two processes starting at once: the loser's insert fails alone
+            session.add(EscalationPolicy(name=DEFAULT_POLICY, steps=steps, final=None, created_by="tocsin"))
+            session.flush()
+    except IntegrityError:
+        return False
     audit.record(session, "tocsin", "policy.create", "policy", DEFAULT_POLICY, steps=len(steps), final=False)
     return True
 

@@ -168,8 +168,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     def ready(runtime) -> None:  # type: ignore[no-untyped-def]
         url = runtime.settings.effective_public_url
         lines = [f"Tocsin is running at {url}/  (health: {url}/healthz)",
-                 f"  database: {runtime.settings.effective_database_url}",
-                 f"  redis:    {runtime.settings.redis_url}",
+                 f"  database: {_without_password(runtime.settings.effective_database_url)}",
+                 f"  redis:    {_without_password(runtime.settings.redis_url)}",
                  f"  workers:  {runtime.settings.workers}"]
         if runtime.settings.twilio_account_sid and runtime.settings.twilio_api_base and "/sandbox/" in runtime.settings.twilio_api_base:
             lines.append(f"  provider: sandbox at {url}/sandbox/ (inboxes: {url}/sandbox/messages?to=+1...)")
@@ -191,6 +191,19 @@ def _demo_token(runtime) -> str:  # type: ignore[no-untyped-def]
     with runtime.sessions.begin() as session:
         seed_demo(session)
         return tokens.create_token(session, "admin", label="make run", actor="cli")
+
+
+def _without_password(url: str | None) -> str:
+    """A URL fit for a terminal or a log: any password replaced by ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _demo_users(runtime) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]

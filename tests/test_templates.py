@@ -220,3 +220,20 @@ async def test_an_admin_creates_edits_and_archives_with_errors_next_to_fields(li
         data = templates.alert_data(template, {"building": "Library", "time": "5 pm"})
         alert = alerts.create_alert(session, data, actor="test", available_channels=library.runtime.available_channels)
         assert alert.target == {"groups": ["Staff"]} and alert.channels == ["sms"] and alert.severity == "severe"
+
+
+
+def test_two_processes_creating_the_library_at_once_create_it_once(runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The loser of the race (its "any templates?" check ran before the winner committed) creates
+    nothing, fails nothing, and keeps its transaction usable."""
+    from sqlalchemy import func, select
+
+    from alerting import templates
+    from alerting.models import AlertTemplate
+
+    with runtime.sessions.begin() as session:
+        assert templates.ensure_library(session, runtime.available_channels) == 7
+    monkeypatch.setattr(templates, "_has_templates", lambda session: False)
+    with runtime.sessions.begin() as session:
+        assert templates.ensure_library(session, runtime.available_channels) == 0
+        assert session.scalar(select(func.count()).select_from(AlertTemplate)) == 7
