@@ -122,11 +122,15 @@ def run_check(settings: Settings, *, database: bool = True) -> tuple[list[Findin
     """All findings and the exit code: 1 if any is insecure, else 0."""
     found = check_settings(settings)
     if database:
+        engine = None
         try:
             from ops import database as db
-            sessions = db.make_sessions(db.make_engine(settings.effective_database_url))
-            found.extend(check_database(settings, sessions))
+            engine = db.make_engine(settings.effective_database_url)
+            found.extend(check_database(settings, db.make_sessions(engine)))
         except Exception as exc:  # an unreachable or unmigrated database: say so, check the rest
             found.append(Finding(WARNING, f"could not read the database ({type(exc).__name__}); "
                                           "demo users and recipients were not checked"))
+        finally:
+            if engine is not None:
+                engine.dispose()  # a server's connections are closed, not left to the garbage collector
     return found, 1 if any(f.level == INSECURE for f in found) else 0
