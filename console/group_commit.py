@@ -14,15 +14,21 @@ import time
 from concurrent.futures import Executor
 from typing import Any, Callable, Generic, TypeVar
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
 
 
+def _unreachable(exc: DBAPIError) -> bool:
+    """The database is down or restarting, or the connection broke: worth another try."""
+    return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
+
+
 class GroupCommitter(Generic[T]):
-    #: Waits between tries while the database is unreachable (about 10 s in all).
-    RETRY_WAITS_S = (0.25, 0.5, 1, 2, 3, 3)
+    #: Waits between tries while the database is unreachable: about 12 s in all, inside what a
+    #: provider waits for an answer (Twilio: 15 s); one that gave up may not send the later statuses.
+    RETRY_WAITS_S = (0.25, 0.5, 1, 2, 3, 3, 2)
 
     def __init__(self, sessions: sessionmaker[Session], executor: Executor,
                  write: Callable[[Session, list[T]], Any], *, max_batch: int = 2000):
@@ -53,13 +59,15 @@ class GroupCommitter(Generic[T]):
 
     def _commit(self, items: list[T]) -> None:
         # A database restarting for a few seconds must not lose callbacks: providers rarely retry
-        # them. Retry within what a provider waits for an answer (Twilio: 15 s), then fail the batch.
+        # them. Retry for a while, then fail the batch.
         for wait in self.RETRY_WAITS_S:
             try:
                 with self._sessions.begin() as session:
                     self._write(session, items)
                 return
-            except OperationalError:
+            except DBAPIError as exc:
+                if not _unreachable(exc):
+                    raise
                 time.sleep(wait)
         with self._sessions.begin() as session:
             self._write(session, items)

@@ -58,3 +58,38 @@ async def test_callbacks_duplicated_and_shuffled_end_delivered(system: System) -
     assert set(statuses) == {204}
     summary = await system.call("GET", f"/api/v1/alerts/{alert_id}", expect=200)
     assert summary["deliveries"]["sms"]["delivered"] == 20
+
+
+async def test_callback_writes_ride_out_a_database_restart(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The group committer retries while the database is unreachable, and only then."""
+    from concurrent.futures import ThreadPoolExecutor
+    from contextlib import contextmanager
+
+    import pytest
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from console.group_commit import GroupCommitter
+
+    class Sessions:
+        @contextmanager
+        def begin(self):  # type: ignore[no-untyped-def]
+            yield None
+
+    failures = [OperationalError("INSERT", {}, Exception("the database system is starting up"))] * 2
+    written: list[list[int]] = []
+
+    def write(_session, items: list[int]) -> None:  # type: ignore[no-untyped-def]
+        if failures:
+            raise failures.pop()
+        written.append(items)
+
+    monkeypatch.setattr(GroupCommitter, "RETRY_WAITS_S", (0, 0, 0))
+    with ThreadPoolExecutor(1) as executor:
+        committer = GroupCommitter(Sessions(), executor, write)  # type: ignore[arg-type]
+        committer.start()
+        await committer.submit(1)
+        assert written == [[1]]
+        failures[:] = [IntegrityError("INSERT", {}, Exception("duplicate key"))]
+        with pytest.raises(IntegrityError):
+            await committer.submit(2)  # a real error is not retried
+        await committer.stop()
