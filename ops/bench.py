@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", "--only", choices=SCENARIOS, action="append", dest="scenarios",
                         help="run only this scenario (repeatable; default: all)")
-    parser.add_argument("--n", help="recipient counts, comma-separated (default 10000,100000)")
+    parser.add_argument("--n", "--sizes", dest="n", help="recipient counts, comma-separated (default 10000,100000)")
     parser.add_argument("--quick", action="store_true", help="N = 10,000 only")
     parser.add_argument("--latency-ms", type=int, default=LATENCY_MS, help="sandbox API latency (default 100)")
     parser.add_argument("--workers", type=int, default=2)
