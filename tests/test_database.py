@@ -3,6 +3,8 @@
 Every test here runs on both databases (`make test` runs the suite once on each)."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -70,3 +72,22 @@ def test_a_local_postgres_keeps_its_data_across_a_restart(request: pytest.Fixtur
             assert connection.scalar(text("SELECT n FROM kept")) == 42
         engine.dispose()
     assert server.pid is None
+
+
+def test_processes_starting_together_migrate_a_new_database_once(request: pytest.FixtureRequest) -> None:
+    if request.config.getoption("--database") != "postgresql":
+        pytest.skip("SQLite serialises migrations by its own lock; PostgreSQL needs the advisory lock")
+    server: LocalPostgres = request.getfixturevalue("postgres_server")
+    engine = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP DATABASE IF EXISTS fleet_start WITH (FORCE)"))
+        connection.execute(text("CREATE DATABASE fleet_start"))
+    url = server.url("fleet_start")
+    # A fleet's web and worker processes each run the migrations when they start.
+    starts = [subprocess.Popen([sys.executable, "-c", f"from ops import database; database.upgrade({url!r})"],
+                               stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    errors = [p.communicate(timeout=120)[1] for p in starts]
+    assert [p.returncode for p in starts] == [0, 0, 0], errors
+    with engine.connect() as connection:
+        connection.execute(text("DROP DATABASE fleet_start WITH (FORCE)"))
+    engine.dispose()
