@@ -49,7 +49,7 @@ def test_any_email_text_is_an_address_or_a_contact_error(raw: str) -> None:
 
 @given(st.dictionaries(st.sampled_from(["title", "place", "time", "name", "zone"]), HOSTILE_TEXT, min_size=3))
 def test_template_values_are_data_never_expanded(values: dict[str, str]) -> None:
-    values = {**{"place": "", "time": ""}, **values}
+    values = {"place": "", "time": "", **values}
     text = "Alert at {place} ({time})."
     filled = templates.fill(text, values)
     assert filled == f"Alert at {values['place']} ({values['time']})."
@@ -111,8 +111,8 @@ def test_deeply_nested_geojson_is_refused_not_a_recursion_crash() -> None:
 
 
 def test_csv_with_formula_and_control_characters_is_kept_as_text() -> None:
-    body = ('external_id,name,phone\nX1,"=HYPERLINK(""http://evil.example"")",+12025550100\n'
-            'X2,"a\x00b",+12025550101\n').encode()
+    body = (b'external_id,name,phone\nX1,"=HYPERLINK(""http://evil.example"")",+12025550100\n'
+            b'X2,"a\x00b",+12025550101\n')
     people, errors = parse_csv(body)
     by_id = {p.external_id: p for p in people}
     assert by_id["X1"].name.startswith("=HYPERLINK")  # stored as written: exports must neutralise it

@@ -25,9 +25,10 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ops.embedded_redis import EmbeddedRedis, free_port
 
@@ -141,7 +142,7 @@ class Stack:
         self._logs.append(handle)
         return handle
 
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         self.redis.start()
         if self.database == "postgresql":
             from ops.local_postgres import LocalPostgres
