@@ -133,6 +133,7 @@ def dispatch_alert(sessions: sessionmaker[Session], enqueuer: Enqueuer, alert_id
             enqueuer.enqueue_sends(alert_id, channel, batches, urgent=urgent)
         start, size = start + size, chunk_size
     with sessions.begin() as session:
+        lock_for_finish(session, alert_id)
         total = session.scalar(select(func.count()).select_from(AlertRecipient)
                                .where(AlertRecipient.alert_id == alert_id)) or 0
         session.execute(update(Alert).where(Alert.id == alert_id)
@@ -183,6 +184,16 @@ def _record_chunk(session: Session, alert_id: int, channels: list[str], rows: li
                 Delivery.recipient_id.between(rows[0].id, rows[-1].id)).order_by(Delivery.id)):
         pending.setdefault(channel, []).append(delivery_id)
     return pending
+
+
+def lock_for_finish(session: Session, alert_id: int) -> None:
+    """Hold the alert's finishing lock until the transaction ends; take it before touching the alert's row.
+
+    The dispatch and each batch end by asking "does anything still wait? then the alert is sent",
+    each from what is committed. On PostgreSQL the last two at once would each see the other's rows
+    still in flight, and neither would mark the alert sent; taken in turn, the later one sees all.
+    """
+    serialize(session, f"tocsin.finish.{alert_id}")
 
 
 def finish_if_done(session: Session, alert_id: int) -> bool:

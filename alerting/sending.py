@@ -113,6 +113,7 @@ def send_batch(sessions: sessionmaker[Session], sender: BatchSender, options: Se
 
     def record(session: Session) -> dict[str, int]:
         counts = record_receipts(session, channel, receipts, tries, addresses, options.max_tries)
+        dispatch.lock_for_finish(session, alert_id)
         if not anything_waits(session, alert_id):
             dispatch.finish_if_done(session, alert_id)
         return counts
