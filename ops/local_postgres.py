@@ -21,7 +21,6 @@ import os
 import pwd
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 from ops.embedded_redis import free_port
@@ -112,7 +111,7 @@ class LocalPostgres:
         self.stop()
         return self.start()
 
-    def __enter__(self) -> "LocalPostgres":
+    def __enter__(self) -> LocalPostgres:
         self.start()
         return self
 
@@ -131,7 +130,7 @@ class LocalPostgres:
                 d.chmod(0o700)
         if self._user:
             probe = subprocess.run(["test", "-w", str(self.directory)], user=self._user, group=self._user,
-                                   extra_groups=[], capture_output=True)
+                                   extra_groups=[], capture_output=True, check=False)
             if probe.returncode != 0:
                 raise LocalPostgresError(f"the {self._user} user cannot write to {self.directory}: "
                                          "use a directory it can reach, e.g. one from tempfile.mkdtemp()")
@@ -141,7 +140,7 @@ class LocalPostgres:
         as_user = {"user": self._user, "group": self._user, "extra_groups": []} if self._user else {}
         result = subprocess.run([str(self._bin / program), *args], capture_output=True, text=True,
                                 stdin=subprocess.DEVNULL, cwd=self.directory, timeout=START_TIMEOUT_S + 30,
-                                **as_user)  # type: ignore[call-overload]
+                                check=False, **as_user)  # type: ignore[call-overload]
         if check and result.returncode != 0:
             log = self.log_file.read_text()[-2000:] if self.log_file.exists() else ""
             raise LocalPostgresError(f"{program} {args[0]} failed ({result.returncode}): "
