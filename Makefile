@@ -80,9 +80,12 @@ run: install
 
 # The suite runs twice: on SQLite (the embedded default), then on PostgreSQL (production), in a
 # private cluster the tests start and stop themselves (tests/conftest.py, ops/local_postgres.py).
+# Both passes always run; make fails if either does.
 test: install
-	$(BIN)/python -m pytest --database=sqlite $(PYTEST_ARGS)
-	$(BIN)/python -m pytest --database=postgresql $(PYTEST_ARGS)
+	@status=0; \
+	$(BIN)/python -m pytest --database=sqlite $(PYTEST_ARGS) || status=1; \
+	$(BIN)/python -m pytest --database=postgresql $(PYTEST_ARGS) || status=1; \
+	exit $$status
 
 test-sqlite: install
 	$(BIN)/python -m pytest --database=sqlite $(PYTEST_ARGS)
