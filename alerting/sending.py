@@ -78,17 +78,21 @@ def claim(session: Session, delivery_ids: Sequence[int]) -> list[Claimed]:
 
 
 async def send_concurrently(adapter: ChannelAdapter, messages: list[Outbound], concurrency: int) -> list[Receipt]:
-    """Send with at most `concurrency` provider calls in flight; receipts in the messages' order."""
+    """Send with at most `concurrency` provider calls in flight; receipts in the messages' order.
+    Each call's time is recorded (alerting/telemetry.py) by channel and the provider that answered."""
+    async def timed(message: Outbound) -> Receipt:
+        started = time.perf_counter()
+        receipt = await adapter.send(message)
+        telemetry.send_latency(adapter.channel, receipt.provider, time.perf_counter() - started)
+        return receipt
+
     if len(messages) <= concurrency:  # the usual batch: no gate to pass per message
-        return await asyncio.gather(*(adapter.send(m) for m in messages))
+        return await asyncio.gather(*(timed(m) for m in messages))
     gate = asyncio.Semaphore(concurrency)
 
     async def one(message: Outbound) -> Receipt:
         async with gate:
-            started = time.perf_counter()
-            receipt = await adapter.send(message)
-            telemetry.send_latency(adapter.channel, receipt.provider, time.perf_counter() - started)
-            return receipt
+            return await timed(message)
 
     return await asyncio.gather(*(one(m) for m in messages))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import random
 import socket
 import subprocess
 import time
@@ -43,8 +44,23 @@ def find_redis_server() -> str:
                              "or set TOCSIN_REDIS_URL to an existing Redis")
 
 
+#: Ports handed out for our own servers come from below the kernel's ephemeral range (32768-60999 on
+#: Linux), so an outgoing connection made between choosing a port and binding it cannot take it.
+LISTEN_PORTS = (20000, 32000)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
+    """A port nobody listens on now, chosen at random outside the ephemeral range."""
+    for _ in range(200):
+        port = random.randint(*LISTEN_PORTS)
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # a crowded machine: let the kernel choose
         s.bind((host, 0))
         return s.getsockname()[1]
 
