@@ -4,6 +4,7 @@
 PostgreSQL pass only."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,6 +65,7 @@ def test_a_local_postgres_keeps_its_data_across_a_restart(request: pytest.Fixtur
     if request.config.getoption("--database") != "postgresql":
         pytest.skip("the PostgreSQL pass covers the private cluster")
     directory_ = Path(tempfile.mkdtemp(prefix="tocsin-test-pg-restart-"))
+    request.addfinalizer(lambda: shutil.rmtree(directory_, ignore_errors=True))
     with LocalPostgres(directory_) as server:
         engine = create_engine(server.url())
         with engine.begin() as connection:
