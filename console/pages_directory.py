@@ -85,7 +85,7 @@ async def people(request: web.Request) -> web.Response:
     found, rows, groups = await in_transaction(request, load)
     return render(request, "people.html", {
         "page": found, "rows": rows, "query": query, "group_id": group_id, "groups": groups,
-        "can_edit": can(operator, Role.OPERATOR)})
+        "can_edit": can(operator, Role.OPERATOR), "erased": request.query.get("erased") == "1"})
 
 
 async def person(request: web.Request) -> web.Response:
