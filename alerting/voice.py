@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from alerting import personalize
 from alerting.models import Alert, Delivery, OptOut, Recipient, Response, utcnow
-from alerting.rendering import DRILL_PREFIX
+from alerting.rendering import DRILL_PREFIX, asks_for_answer
 from alerting.replies import record_response
 from alerting.statuses import OPEN_ALERT_STATUSES, Channel, DeliveryStatus, ResponseKind
 
@@ -111,6 +111,7 @@ class CallContext:
     message: str
     drill: bool
     open: bool  # the alert still takes answers (sending or sent)
+    asks_answer: bool = True  # False for a false alarm or an all clear: nobody is asked for a key
 
     @property
     def language(self) -> str:
@@ -141,7 +142,7 @@ def call_context(session: Session, delivery_id: int) -> CallContext | None:
         return None
     message = personalize.fill(alert.text_for(Channel.VOICE, person.locale), person.values)
     return CallContext(delivery_id, alert_id, recipient_id, person.locale or "en", message, bool(alert.drill),
-                       alert.status in OPEN_ALERT_STATUSES)
+                       alert.status in OPEN_ALERT_STATUSES, asks_for_answer(alert))
 
 
 def record_key(session: Session, context: CallContext, digits: str, call_sid: str) -> bool:

@@ -84,6 +84,10 @@ async def answered(request: web.Request) -> web.Response:
         # A machine presses no key: leave the message once, after the beep, and hang up.
         response.say(context.script(settings.org_name), language=context.language)
         response.hangup()
+    elif not context.asks_answer:
+        # A false alarm or an all clear asks nothing: said twice, then goodbye.
+        response.say(context.script(settings.org_name), language=context.language, loop=2)
+        response.hangup()
     else:
         # Said twice, so someone who picks up mid-sentence still hears it whole; a key cuts it short.
         _gather(request, context, response, context.script(settings.org_name), loop=2)

@@ -294,3 +294,16 @@ async def test_a_transient_failure_is_retried_and_a_rejection_is_final(system: S
     with system.runtime.sessions() as session:
         rows = session.scalars(select(Delivery).where(Delivery.alert_id == second)).all()
     assert {(d.status, d.tries, d.error_code) for d in rows} == {("failed", 1, "20001")}, "a 400 is not retried"
+
+
+async def test_a_false_alarm_call_says_it_twice_and_asks_for_no_key(system: System) -> None:
+    await _people(system, 1)
+    original = await _send(system)
+    await system.call("POST", f"/api/v1/alerts/{original}/follow-ups", expect=201,
+                      json={"kind": "false_alarm", "send": True})
+    await system.drain()
+    calls = await _inbox(system, phone(0))
+    assert len(calls) == 2
+    false_alarm = calls[-1]
+    assert "FALSE ALARM" in false_alarm["spoken"][0] and PROMPT not in false_alarm["spoken"]
+    assert [v["verb"] for v in false_alarm["script"]] == ["say", "hangup"], "no Gather: nobody is asked a key"
