@@ -46,6 +46,35 @@ def create_alert(session: Session, data: Any, *, actor: str, available_channels:
     """Check and store a draft alert; it opens a new incident unless it names an open one.
 
     What was accepted leniently (a repaired polygon) is appended to `warnings`."""
+    fields = _content_fields(session, data, available_channels=available_channels, warnings=warnings)
+    template_id = data.get("template_id")
+    if template_id is not None and (not isinstance(template_id, int) or session.get(AlertTemplate, template_id) is None):
+        raise ValidationError(f"no template with id {template_id!r}", field="template_id")
+    origin = data.get("origin")
+    if origin is not None and (not isinstance(origin, str) or len(origin) > 60):
+        raise ValidationError("origin must be a short text such as console or api", field="origin")
+    fields["policy"] = _policy_name(session, data.get("policy", DEFAULT_POLICY_MARK))
+    incident = _incident_for(session, data, fields["title"], actor)
+    alert = Alert(incident=incident, **fields, status=AlertStatus.DRAFT, created_by=actor, template_id=template_id,
+                  origin=origin)
+    session.add(alert)
+    session.flush()
+    audit.record(session, actor, "alert.create", "alert", alert.id, incident_id=incident.id,
+                 channels=alert.channels, drill=alert.drill)
+    return alert
+
+
+def checked_fields(session: Session, data: Any, *, available_channels: Iterable[str],
+                   warnings: list[str] | None = None) -> dict[str, Any]:
+    """What an operator may set or edit on an alert (words, channels, target, severity, mode,
+    variants, translations, policy), checked; the one check behind creating and editing drafts."""
+    fields = _content_fields(session, data, available_channels=available_channels, warnings=warnings)
+    fields["policy"] = _policy_name(session, data.get("policy", DEFAULT_POLICY_MARK))
+    return fields
+
+
+def _content_fields(session: Session, data: Any, *, available_channels: Iterable[str],
+                    warnings: list[str] | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationError("the alert must be a JSON object")
     title = _required_text(data, "title", MAX_TITLE)
@@ -58,24 +87,9 @@ def create_alert(session: Session, data: Any, *, actor: str, available_channels:
     drill = data.get("drill", False)
     if not isinstance(drill, bool):
         raise ValidationError("drill must be true or false", field="drill")
-    variants = _variants(data.get("variants"), channels)
-    translations = _translations(data.get("translations"), channels)
-    template_id = data.get("template_id")
-    if template_id is not None and (not isinstance(template_id, int) or session.get(AlertTemplate, template_id) is None):
-        raise ValidationError(f"no template with id {template_id!r}", field="template_id")
-    origin = data.get("origin")
-    if origin is not None and (not isinstance(origin, str) or len(origin) > 60):
-        raise ValidationError("origin must be a short text such as console or api", field="origin")
-    policy = _policy_name(session, data["policy"] if "policy" in data else DEFAULT_POLICY_MARK)
-    incident = _incident_for(session, data, title, actor)
-    alert = Alert(incident=incident, title=title, message=message, channels=channels, target=target,
-                  severity=severity, drill=drill, variants=variants, status=AlertStatus.DRAFT, created_by=actor,
-                  policy=policy, translations=translations, template_id=template_id, origin=origin)
-    session.add(alert)
-    session.flush()
-    audit.record(session, actor, "alert.create", "alert", alert.id, incident_id=incident.id,
-                 channels=channels, drill=drill)
-    return alert
+    return {"title": title, "message": message, "channels": channels, "target": target, "severity": severity,
+            "drill": drill, "variants": _variants(data.get("variants"), channels),
+            "translations": _translations(data.get("translations"), channels)}
 
 
 #: The policy an alert follows when it names none (created by `tocsin serve`, see escalation/policies.py).
