@@ -79,6 +79,26 @@ ENDED_JOB_STATUSES = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, J
 ESCALATE_JOB_TIMEOUT_S = 600
 
 
+def schedule_once(redis: Redis, queue_name: str, at: datetime, func: str, *args: object, job_id: str,
+                  job_timeout: int, description: str) -> bool:
+    """Schedule `func(*args)` at `at` under the deterministic `job_id`, once. False if that job is
+    already scheduled, queued or running; one that ended (failed for good, say) while its work is
+    still not recorded, which is why we are asked again, is replaced."""
+    q = queue(redis, queue_name)
+    for _ in range(2):
+        try:
+            q.enqueue_at(at, func, *args, job_id=job_id, unique=True, job_timeout=job_timeout,
+                         retry=Retry(max=3, interval=[5, 30, 120]), result_ttl=86400, failure_ttl=7 * 86400,
+                         description=description)
+            return True
+        except DuplicateJobError:
+            old = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
+            if old.get_status(refresh=True) not in ENDED_JOB_STATUSES:
+                return False
+            old.delete()
+    return False
+
+
 class RQStepScheduler:
     """`escalation.engine.StepScheduler` on RQ: one scheduled job per run, with a deterministic id."""
 
@@ -86,23 +106,10 @@ class RQStepScheduler:
         self._redis = redis
 
     def schedule_step(self, alert_id: int, step_index: int, round: int, at: datetime, *, urgent: bool) -> bool:
-        q = queue(self._redis, alert_queue_name(urgent=urgent))
-        job_id = engine.step_job_id(alert_id, step_index, round)
-        for _ in range(2):
-            try:
-                q.enqueue_at(at, "ops.jobs.escalate", alert_id, step_index, round, job_id=job_id, unique=True,
-                             job_timeout=ESCALATE_JOB_TIMEOUT_S, retry=Retry(max=3, interval=[5, 30, 120]),
-                             result_ttl=86400, failure_ttl=7 * 86400,
+        return schedule_once(self._redis, alert_queue_name(urgent=urgent), at, "ops.jobs.escalate",
+                             alert_id, step_index, round, job_id=engine.step_job_id(alert_id, step_index, round),
+                             job_timeout=ESCALATE_JOB_TIMEOUT_S,
                              description=f"escalate alert {alert_id} step {step_index} round {round}")
-                return True
-            except DuplicateJobError:
-                # Scheduled, queued or running: leave it. Ended (failed for good, say) and yet the run
-                # is not recorded, which is why we are asked again: replace it.
-                old = Job.fetch(job_id, connection=self._redis, serializer=JSONSerializer)
-                if old.get_status(refresh=True) not in ENDED_JOB_STATUSES:
-                    return False
-                old.delete()
-        return False
 
 
 def publisher(redis: Redis) -> engine.Publish:
@@ -145,21 +152,10 @@ class RQSendScheduler:
         """Schedule the job (a time already past: due at once). False if it is already scheduled,
         queued or running; a job that ended while the alert is still scheduled is replaced."""
         at = launching.utc(at)
-        q = queue(self._redis, alert_queue_name(urgent=urgent))
-        job_id = scheduled_send_job_id(alert_id, at)
-        for _ in range(2):
-            try:
-                q.enqueue_at(at, "ops.jobs.send_scheduled", alert_id, at.isoformat(), job_id=job_id, unique=True,
-                             job_timeout=SEND_SCHEDULED_JOB_TIMEOUT_S, retry=Retry(max=3, interval=[5, 30, 120]),
-                             result_ttl=86400, failure_ttl=7 * 86400,
+        return schedule_once(self._redis, alert_queue_name(urgent=urgent), at, "ops.jobs.send_scheduled",
+                             alert_id, at.isoformat(), job_id=scheduled_send_job_id(alert_id, at),
+                             job_timeout=SEND_SCHEDULED_JOB_TIMEOUT_S,
                              description=f"send scheduled alert {alert_id} at {at.isoformat()}")
-                return True
-            except DuplicateJobError:
-                old = Job.fetch(job_id, connection=self._redis, serializer=JSONSerializer)
-                if old.get_status(refresh=True) not in ENDED_JOB_STATUSES:
-                    return False
-                old.delete()
-        return False
 
 
 def start_scheduled(rt: Runtime, alert_id: int, at: datetime, *, now: datetime | None = None) -> bool:
