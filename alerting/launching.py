@@ -40,6 +40,7 @@ from alerting.alerts import get_alert
 from alerting.errors import Conflict, PermissionDenied, ValidationError
 from alerting.models import Alert, utcnow
 from alerting.statuses import AlertStatus
+from alerting.timefmt import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +76,8 @@ def state_of(alert: Alert) -> str:
     return str(alert.status)
 
 
-def utc(value: datetime) -> datetime:
-    """Aware, in UTC (SQLite hands back naive datetimes, which are UTC)."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+#: Aware, in UTC (SQLite hands back naive datetimes, which are UTC).
+utc = as_utc
 
 
 def parse_time(value: Any, *, now: datetime | None = None, naive_is_utc: bool = False) -> datetime:

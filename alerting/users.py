@@ -12,7 +12,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -23,6 +23,7 @@ from alerting import audit
 from alerting.errors import Conflict, NotFound, ValidationError
 from alerting.models import ConsoleSession, User, utcnow
 from alerting.statuses import Role
+from alerting.timefmt import as_utc
 
 #: Failed sign-ins before an account locks, and for how long.
 LOGIN_FAILURES_BEFORE_LOCK = 5
@@ -128,8 +129,6 @@ class SignInRefused(Exception):
     """Why a sign-in failed, in words fit for the sign-in page (never which part was wrong)."""
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
 
 
 def authenticate(session: Session, email: str, password: str, *, now: datetime | None = None) -> User:
@@ -143,7 +142,7 @@ def authenticate(session: Session, email: str, password: str, *, now: datetime |
         except VerificationError:
             pass
         raise SignInRefused("the email address or the password is wrong")
-    locked_until = _aware(user.locked_until)
+    locked_until = as_utc(user.locked_until) if user.locked_until is not None else None
     if locked_until is not None and locked_until > now:
         minutes = max(1, round((locked_until - now).total_seconds() / 60))
         raise SignInRefused(f"this account is locked after repeated failed sign-ins; try again in {minutes} "
@@ -189,9 +188,9 @@ def operator_for(session: Session, token: str | None, *, now: datetime | None = 
     if row is None:
         return None
     console_session, user = row
-    if console_session.revoked_at is not None or _aware(console_session.expires_at) <= now or user.disabled_at:
+    if console_session.revoked_at is not None or as_utc(console_session.expires_at) <= now or user.disabled_at:
         return None
-    if now - _aware(console_session.last_seen_at) > TOUCH_EVERY:
+    if now - as_utc(console_session.last_seen_at) > TOUCH_EVERY:
         console_session.last_seen_at = now
     return Operator(user.id, user.email, user.name, user.role, console_session.id, console_session.csrf_token,
                     console_session.trusted)

@@ -20,6 +20,7 @@ from alerting.errors import Conflict, NotFound, PermissionDenied, ValidationErro
 from alerting.models import User
 from alerting.provider_health import LAG_SHARE, LAG_THRESHOLD, provider_health
 from alerting.statuses import Role
+from alerting.timefmt import as_utc
 from channels.smtp_email import parse_smtp_url
 from console.db import in_transaction
 from console.keys import RUNTIME
@@ -269,15 +270,13 @@ async def audit_page(request: web.Request) -> web.Response:
 
 # ---- users and API tokens ------------------------------------------------------------------------
 
-def _aware(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
 
 
 def _users_overview(session: Session) -> dict[str, Any]:
     now = datetime.now(timezone.utc)
     listed = [{"id": u.id, "email": u.email, "name": u.name, "role": u.role, "last_login_at": u.last_login_at,
                "created_at": u.created_at, "disabled": u.disabled_at is not None,
-               "locked": (_aware(u.locked_until) or now) > now} for u in users.list_users(session)]
+               "locked": (as_utc(u.locked_until) if u.locked_until else now) > now} for u in users.list_users(session)]
     api_tokens = [{"id": t.id, "label": t.label, "role": t.role, "created_at": t.created_at,
                    "last_used_at": t.last_used_at, "revoked_at": t.revoked_at} for t in tokens.list_tokens(session)]
     return {"users": listed, "tokens": api_tokens}

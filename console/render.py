@@ -13,6 +13,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from alerting.timefmt import as_utc
 from console.keys import OPERATOR, RUNTIME
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -46,24 +47,19 @@ def render(request: web.Request, template: str, context: Mapping[str, Any] | Non
     return response
 
 
+def _utc(moment: datetime | str) -> datetime:
+    """A stored time (naive from SQLite, aware from PostgreSQL, ISO text from JSON) in UTC."""
+    return as_utc(datetime.fromisoformat(moment) if isinstance(moment, str) else moment)
+
+
 def when(moment: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
-    if moment is None:
-        return ""
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime(fmt)
+    return "" if moment is None else _utc(moment).strftime(fmt)
 
 
 def ago(moment: datetime | str | None) -> str:
     if moment is None:
         return ""
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    seconds = int((datetime.now(timezone.utc) - moment).total_seconds())
+    seconds = int((datetime.now(timezone.utc) - _utc(moment)).total_seconds())
     if seconds < 60:
         return f"{max(seconds, 0)} s ago"
     if seconds < 3600:

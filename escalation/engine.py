@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol
 
 from sqlalchemy import func, select, update
@@ -36,6 +36,7 @@ from alerting.errors import Conflict, TocsinError
 from alerting.models import Alert, AlertRecipient, Delivery, EscalationPolicy, EscalationStep, Recipient, utcnow
 from alerting.sql import id_in
 from alerting.statuses import OPEN_ALERT_STATUSES, Channel, DeliveryStatus
+from alerting.timefmt import as_utc
 from escalation.policies import Run, plan
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,6 @@ def live_channel(alert_id: int) -> str:
     return f"tocsin:alert:{alert_id}"
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _runs(session: Session, alert: Alert) -> list[Run]:
@@ -85,7 +84,7 @@ def _schedule(session: Session, scheduler: StepScheduler, alert: Alert) -> int:
         return 0
     done = {tuple(r) for r in session.execute(select(EscalationStep.step_index, EscalationStep.round)
                                               .where(EscalationStep.alert_id == alert.id))}
-    start, now, scheduled = _aware(alert.send_requested_at), utcnow(), 0
+    start, now, scheduled = as_utc(alert.send_requested_at), utcnow(), 0
     for run in _runs(session, alert):
         if (run.step_index, run.round) in done:
             continue
@@ -125,7 +124,7 @@ class StepResult:
 def _claim_run(session: Session, alert: Alert, step_index: int, round: int, after_s: int) -> bool:
     """Insert the run's row if absent; True if this caller inserted it (and so must do the run)."""
     module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    scheduled_at = _aware(alert.send_requested_at or utcnow()) + timedelta(seconds=after_s)
+    scheduled_at = as_utc(alert.send_requested_at or utcnow()) + timedelta(seconds=after_s)
     # RETURNING, not rowcount: psycopg reports -1 for an INSERT that returns rows.
     inserted = session.execute(module.insert(EscalationStep.__table__).on_conflict_do_nothing().values(
         alert_id=alert.id, step_index=step_index, round=round, scheduled_at=scheduled_at, ran_at=utcnow(), people=0)

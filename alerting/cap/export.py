@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +30,7 @@ from alerting.cap.document import NS_12, CapArea, CapInfo, CapMessage
 from alerting.cap.imports import info_message, primary_info
 from alerting.models import Alert, Zone
 from alerting.statuses import AlertStatus
+from alerting.timefmt import as_utc
 
 CONTENT_TYPE = "application/cap+xml"
 #: follow_kind -> msgType (console follow-ups: correction, false alarm, update, all clear).
@@ -58,9 +59,7 @@ class Origin:
 
 def cap_time(moment: datetime) -> str:
     """CAP's dateTime: seconds, an explicit offset (the schema refuses "Z")."""
-    if moment.tzinfo is None:  # SQLite gives naive datetimes back; we store UTC
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
 def sent_of(alert: Alert) -> str:
