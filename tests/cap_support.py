@@ -4,14 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-import aiohttp
 import pytest
 
-from console import api_cap
-from console.app import create_app
 from ops.runtime import Runtime
-from ops.sandbox import create_sandbox_app
-from tests.conftest import System, make_token
+from tests.conftest import System, running_system
 
 DOCS = Path(__file__).parent / "cap_documents"
 SHARED = Path(__file__).parents[2] / "shared" / "standards"
@@ -24,23 +20,11 @@ def doc(name: str) -> bytes:
     return (DOCS / name).read_bytes()
 
 
-def has_cap_routes(app: Any) -> bool:
-    return any(getattr(r, "canonical", "") == "/cap/feed.atom" for r in app.router.resources())
-
-
 @pytest.fixture
 async def cap_system(runtime: Runtime, aiohttp_server: Any) -> AsyncIterator[System]:
-    """conftest's `system`, with console/api_cap.py's routes (until console/routes.py lists them)."""
-    app = create_app(runtime)
-    if not has_cap_routes(app):
-        api_cap.setup(app)
-    sandbox_app = create_sandbox_app(inbound_sms_url=f"{runtime.settings.effective_public_url}/hooks/twilio/sms",
-                                     smtp_port=int(runtime.settings.smtp_url.rsplit(":", 1)[1]))
-    app.add_subapp("/sandbox/", sandbox_app)
-    await aiohttp_server(app, port=runtime.settings.port)
-    token = make_token(runtime, "admin")
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as api:
-        yield System(runtime, runtime.settings.effective_public_url, api, sandbox_app, token)
+    """conftest's `system` (the CAP routes are the app's own)."""
+    async with running_system(runtime, aiohttp_server) as running:
+        yield running
 
 
 _schema = None

@@ -10,7 +10,8 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import aiohttp
 import psycopg
@@ -209,9 +210,14 @@ def make_token(runtime: Runtime, role: str) -> str:
         return tokens.create_token(session, role, actor="test")
 
 
-@pytest.fixture
-async def system(runtime: Runtime, aiohttp_server: Any) -> AsyncIterator[System]:
+@asynccontextmanager
+async def running_system(runtime: Runtime, aiohttp_server: Any,
+                         prepare: Callable[[web.Application], None] | None = None) -> AsyncIterator[System]:
+    """The app (after `prepare(app)`, for a test that needs to adjust it) and the sandbox on the
+    runtime's port, with an admin API session."""
     app = create_app(runtime)
+    if prepare is not None:
+        prepare(app)
     sandbox_app = create_sandbox_app(inbound_sms_url=f"{runtime.settings.effective_public_url}/hooks/twilio/sms",
                                      smtp_port=int(runtime.settings.smtp_url.rsplit(":", 1)[1]))
     app.add_subapp("/sandbox/", sandbox_app)
@@ -219,3 +225,9 @@ async def system(runtime: Runtime, aiohttp_server: Any) -> AsyncIterator[System]
     token = make_token(runtime, "admin")
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as api:
         yield System(runtime, runtime.settings.effective_public_url, api, sandbox_app, token)
+
+
+@pytest.fixture
+async def system(runtime: Runtime, aiohttp_server: Any) -> AsyncIterator[System]:
+    async with running_system(runtime, aiohttp_server) as running:
+        yield running

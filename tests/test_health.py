@@ -36,10 +36,8 @@ async def test_a_schema_behind_the_code_is_not_ready(observed: System) -> None:
 @pytest.mark.parametrize("running, ready_status", [(2, 200), (1, 200), (0, 503)])
 async def test_serve_is_ready_while_a_worker_runs(runtime, aiohttp_client, running: int, ready_status: int) -> None:  # type: ignore[no-untyped-def]
     from console.app import create_app
-    from tests.observability_support import add_observability
 
     app = create_app(runtime)
-    add_observability(app)
     app[health.WORKER_PROCESSES] = lambda: (running, 2)  # what `tocsin serve` sets from its pool
     client = await aiohttp_client(app)
     response = await client.get("/readyz")

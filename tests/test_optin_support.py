@@ -1,17 +1,14 @@
-"""The opt-in tests' system: the real app with the sign-up, keyword and privacy routes, and the
-sandbox, whose phones may text Tocsin first (a default account and number to reply from)."""
+"""The opt-in tests' system: the real app and the sandbox, whose phones may text Tocsin first (a
+default account and number to reply from)."""
 from __future__ import annotations
 
 from typing import Any, AsyncIterator
 
-import aiohttp
 import pytest
 
-from console.app import create_app
 from ops.runtime import Runtime
-from ops.sandbox import create_sandbox_app
 from ops.settings import SANDBOX_ACCOUNT_SID, SANDBOX_FROM_NUMBER
-from tests.conftest import SANDBOX_TOKEN, System, make_token
+from tests.conftest import SANDBOX_TOKEN, System, running_system
 
 NORTHSIDE = {"name": "Northside", "geometry": {"type": "Polygon", "coordinates": [
     [[-77.05, 38.90], [-77.00, 38.90], [-77.00, 38.95], [-77.05, 38.95], [-77.05, 38.90]]]}}
@@ -19,29 +16,15 @@ FILL_S = 0.2
 SOUTHSIDE = {"name": "Southside", "circle": {"lat": 38.80, "lon": -77.02, "radius_m": 2000}}
 
 
-def add_optin_routes(app: Any) -> None:
-    """What console/routes.py is asked to add (skipped once it does)."""
-    from console import api_keywords, api_privacy, public_signup
-    # Forms may come back fast in tests (the fill-time rule has its own test).
+def fast_forms(app: Any) -> None:
+    """Forms may come back fast in tests (the fill-time rule has its own test)."""
+    from console import public_signup
     app[public_signup.SIGNUP_CONFIG] = public_signup.SignupConfig(min_fill_s=FILL_S, per_ip_per_hour=30)
-    if any(getattr(r, "canonical", "") == "/subscribe" for r in app.router.resources()):
-        return
-    public_signup.setup(app)
-    api_keywords.setup(app)
-    api_privacy.setup(app)
 
 
 @pytest.fixture
 async def optin(runtime: Runtime, aiohttp_server: Any) -> AsyncIterator[System]:
-    app = create_app(runtime)
-    add_optin_routes(app)
-    sandbox_app = create_sandbox_app(inbound_sms_url=f"{runtime.settings.effective_public_url}/hooks/twilio/sms",
-                                     smtp_port=int(runtime.settings.smtp_url.rsplit(":", 1)[1]))
-    app.add_subapp("/sandbox/", sandbox_app)
-    await aiohttp_server(app, port=runtime.settings.port)
-    token = make_token(runtime, "admin")
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as api:
-        system = System(runtime, runtime.settings.effective_public_url, api, sandbox_app, token)
+    async with running_system(runtime, aiohttp_server, prepare=fast_forms) as system:
         system.sandbox.configure({"default_account": {"sid": SANDBOX_ACCOUNT_SID, "token": SANDBOX_TOKEN},
                                   "default_from": SANDBOX_FROM_NUMBER})
         yield system
