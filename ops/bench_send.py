@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.embedded_redis import free_port
+from ops.polling import poll
 from ops.settings import SANDBOX_ACCOUNT_SID
 
 OUT = Path("var/bench")
@@ -37,19 +38,12 @@ def _http(url: str, data: bytes | dict | None = None, token: str | None = None, 
 
 
 def _wait(predicate, timeout: float, interval: float = 0.05, *, alive: tuple = ()) -> Any:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def still_running() -> None:
         for process in alive:
             if process.poll() is not None:
                 raise RuntimeError(f"{' '.join(process.args[2:5])} exited with {process.returncode}; see its log")
-        try:
-            value = predicate()
-            if value:
-                return value
-        except OSError:
-            pass
-        time.sleep(interval)
-    raise TimeoutError("benchmark step timed out")
+
+    return poll(predicate, timeout=timeout, interval=interval, alive=still_running, what="a benchmark step")
 
 
 def _children(pid: int) -> list[int]:

@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ops.polling import poll
+
 PREFIX = "tfleet"
 BRIDGE = f"{PREFIX}0"
 SUBNET_BITS = 24
@@ -107,19 +109,12 @@ def run(*argv: str, check: bool = True, **kwargs: Any) -> subprocess.CompletedPr
 
 def wait_for(what: str, ready: Callable[[], bool], timeout: float = START_TIMEOUT_S,
              alive: Callable[[], None] | None = None) -> None:
-    """Poll `ready` until it is true; `alive` raises if what we wait for has died meanwhile."""
-    deadline, last_error = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        if alive:
-            alive()
-        try:
-            if ready():
-                return
-            last_error = None
-        except Exception as exc:  # not up yet: refused, reset, 503... kept to explain a time-out
-            last_error = exc
-        time.sleep(0.2)
-    raise SetupError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error!r})")
+    """Poll `ready` until it is true; `alive` raises if what we wait for has died meanwhile. Any
+    error meanwhile (refused, reset, 503...) means "not up yet" and explains a time-out."""
+    try:
+        poll(ready, timeout=timeout, tolerate=(Exception,), alive=alive, what=what)
+    except TimeoutError as exc:
+        raise SetupError(str(exc)) from None
 
 
 # --- the network ---------------------------------------------------------------------------------

@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 
 from ops.embedded_redis import free_port
+from ops.polling import poll
 
 
 def tocsin(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
@@ -54,16 +54,7 @@ def _get(url: str, token: str | None = None, data: dict | None = None) -> dict:
 
 
 def _wait_for(predicate, timeout: float = 60.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError("condition not met in time")
+    return poll(predicate, timeout=timeout)
 
 
 def test_serve_runs_the_embedded_default_end_to_end(tmp_path: Path) -> None:

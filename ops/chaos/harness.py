@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.embedded_redis import EmbeddedRedis, free_port
+from ops.polling import poll
 
 PRIMARY_SID, PRIMARY_TOKEN = "AC" + "c1" * 16, "chaos-primary-token"
 SECONDARY_SID, SECONDARY_TOKEN = "AC" + "c2" * 16, "chaos-secondary-token"
@@ -65,16 +66,8 @@ def http(url: str, data: bytes | dict | None = None, token: str | None = None, t
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.2, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except (OSError, urllib.error.URLError, ValueError):
-            pass
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what or 'a condition'}")
+    return poll(predicate, timeout=timeout, interval=interval, tolerate=(OSError, ValueError),
+                what=what or "a condition")
 
 
 def _areas() -> list[int]:
