@@ -13,13 +13,11 @@ from console.auth import require
 from console.db import in_transaction
 from console.errors import read_json
 from console.keys import RUNTIME
+from console.paths import path_id
 
 
 def _alert_id(request: web.Request) -> int:
-    raw = request.match_info["alert_id"]
-    if not raw.isdigit():
-        raise web.HTTPNotFound()
-    return int(raw)
+    return path_id(request, "alert_id")
 
 
 async def create_alert(request: web.Request) -> web.Response:
@@ -136,7 +134,5 @@ async def alert_recipients(request: web.Request) -> web.Response:
 async def incident_board(request: web.Request) -> web.Response:
     """The incident's alerts and its people's standing, rolled up across its alerts."""
     require(request, Role.VIEWER)
-    raw = request.match_info["incident_id"]
-    if not raw.isdigit():
-        raise web.HTTPNotFound()
-    return web.json_response(await in_transaction(request, lambda s: incidents.board(s, int(raw))))
+    incident_id = path_id(request, "incident_id")
+    return web.json_response(await in_transaction(request, lambda s: incidents.board(s, incident_id)))

@@ -22,6 +22,7 @@ from console.auth import require
 from console.db import in_thread, in_transaction
 from console.errors import read_json
 from console.keys import RUNTIME
+from console.paths import path_id
 from escalation import accountability
 from ops import cap_poll
 
@@ -44,10 +45,7 @@ def origin(request: web.Request) -> export.Origin:
 
 
 def _id(request: web.Request, key: str) -> int:
-    raw = request.match_info[key].removesuffix(".cap")
-    if not raw.isdigit():
-        raise web.HTTPNotFound()
-    return int(raw)
+    return path_id(request, key, suffix=".cap")
 
 
 async def _body(request: web.Request) -> bytes:

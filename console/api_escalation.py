@@ -12,15 +12,13 @@ from console import live
 from console.db import in_thread, in_transaction
 from console.errors import read_json
 from console.keys import RUNTIME
+from console.paths import path_id
 from escalation import accountability, engine, policies, report
 from ops.jobs import RQStepScheduler, publisher
 
 
 def _alert_id(request: web.Request) -> int:
-    raw = request.match_info["alert_id"]
-    if not raw.isdigit():
-        raise web.HTTPNotFound()
-    return int(raw)
+    return path_id(request, "alert_id")
 
 
 async def create_policy(request: web.Request) -> web.Response:

@@ -22,6 +22,7 @@ from console.auth import require
 from console.db import in_transaction
 from console.errors import read_json
 from console.keys import RUNTIME
+from console.paths import path_id
 
 #: What PUT may change (as_dict's other keys are computed).
 EDITABLE = ("name", "description", "title", "message", "variants", "translations", "channels", "severity",
@@ -40,10 +41,7 @@ def setup(app: web.Application) -> None:
 
 
 def _template_id(request: web.Request) -> int:
-    raw = request.match_info["template_id"]
-    if not raw.isdigit():
-        raise web.HTTPNotFound()
-    return int(raw)
+    return path_id(request, "template_id")
 
 
 async def list_templates(request: web.Request) -> web.Response:

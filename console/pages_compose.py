@@ -34,6 +34,7 @@ from channels.segments import count_segments
 from console import send_flow
 from console.db import in_transaction
 from console.keys import RUNTIME
+from console.paths import path_id
 from console.render import CHANNEL_NAMES, render
 from console.session import require_page
 
@@ -56,10 +57,7 @@ def setup(app: web.Application) -> None:
 # ---- the form ------------------------------------------------------------------------------------
 
 def _alert_id(request: web.Request) -> int:
-    raw = request.match_info["alert_id"]
-    if not raw.isdigit():
-        raise web.HTTPNotFound()
-    return int(raw)
+    return path_id(request, "alert_id")
 
 
 def blank_form() -> dict[str, Any]:

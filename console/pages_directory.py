@@ -18,6 +18,7 @@ from alerting.recipient_input import KNOWN_COLUMNS, LOCATION_COLUMNS, RowRejecte
 from alerting.statuses import ROLE_RANK, Role
 from console.db import in_transaction
 from console.keys import RUNTIME
+from console.paths import path_id
 from console.render import render
 from console.session import require_page
 
@@ -52,10 +53,7 @@ def page_number(request: web.Request) -> int:
 
 
 def _id(request: web.Request, key: str) -> int:
-    raw = request.match_info[key]
-    if not raw.isdigit() or len(raw) > 12:
-        raise web.HTTPNotFound()
-    return int(raw)
+    return path_id(request, key)
 
 
 def _text(form: Mapping[str, Any], key: str) -> str:

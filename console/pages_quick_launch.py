@@ -24,6 +24,7 @@ from console import send_flow
 from console.db import in_transaction
 from console.errors import error_page
 from console.keys import RUNTIME
+from console.paths import path_id
 from console.render import render
 from console.session import require_page
 
@@ -137,10 +138,8 @@ async def create(request: web.Request) -> web.Response:
 
 async def revoke(request: web.Request) -> web.Response:
     operator = require_page(request, Role.ADMIN)
-    raw = request.match_info["id"]
-    if not raw.isdigit():
-        raise web.HTTPNotFound()
-    await in_transaction(request, lambda s: quick_launches.revoke(s, int(raw), actor=operator.actor))
+    quick_launch_id = path_id(request, "id")
+    await in_transaction(request, lambda s: quick_launches.revoke(s, quick_launch_id, actor=operator.actor))
     raise web.HTTPSeeOther("/quick-launch")
 
 

@@ -24,6 +24,7 @@ from alerting.statuses import Role
 from console import api_alerts, send_flow
 from console.db import in_transaction
 from console.keys import DB_EXECUTOR, RUNTIME
+from console.paths import path_id
 from console.render import render
 from console.session import require_page
 from ops.jobs import ensure_scheduled_jobs
@@ -73,10 +74,7 @@ async def _safety_net(app: web.Application) -> AsyncIterator[None]:
 
 
 def _alert_id(request: web.Request) -> int:
-    raw = request.match_info["alert_id"]
-    if not raw.isdigit():
-        raise web.HTTPNotFound()
-    return int(raw)
+    return path_id(request, "alert_id")
 
 
 def _start_of(request: web.Request) -> date:

@@ -26,6 +26,7 @@ from alerting.statuses import Role, Severity
 from console import api_templates
 from console.db import in_transaction
 from console.keys import RUNTIME
+from console.paths import path_id
 from console.render import render
 from console.session import require_page
 
@@ -48,10 +49,7 @@ def setup(app: web.Application) -> None:
 
 
 def _template_id(request: web.Request) -> int:
-    raw = request.match_info["template_id"]
-    if not raw.isdigit():
-        raise web.HTTPNotFound()
-    return int(raw)
+    return path_id(request, "template_id")
 
 
 async def library(request: web.Request) -> web.Response:
