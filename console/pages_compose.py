@@ -7,8 +7,9 @@
     POST /compose/{id}/send            console/send_flow.submit, then /alerts/{id}
     POST /compose/preview              (script) what each channel will say while composing (HTML fragment)
 
-Every check is the core's (alerts.create_alert, templates.alert_data, drafts.update_draft); this module
-turns form fields into the core's JSON and the core's errors into messages next to the fields. The mode
+Every check is the core's (alerts.create_alert, templates.alert_data, drafts.update_draft); the form's
+fields become the core's JSON, and its errors messages next to the fields, in console/compose_form.py;
+the channel previews are console/compose_previews.py. The mode
 (LIVE or DRILL) has no default: an operator must choose it, and the review page and its button repeat it.
 """
 from __future__ import annotations
@@ -19,28 +20,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from multidict import MultiDictProxy
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from alerting import alerts, drafts, personalize, targeting, templates, zones
-from alerting.compose import email_content, push_payload
 from alerting.errors import Conflict, ValidationError
 from alerting.models import Alert, AlertTemplate, EscalationPolicy, Group, RecipientLocation, Zone
 from alerting.rendering import sms_text
 from alerting.statuses import AlertStatus, Role, Severity
-from alerting.voice import CallContext
-from channels.segments import count_segments
 from console import send_flow
+from console.compose_form import (NO_POLICY, alert_json, blank_form, field_errors, form_from_alert, form_from_post,
+                                  form_from_template, mode_error)
+from console.compose_previews import all_previews, form_previews
 from console.db import in_transaction
 from console.keys import RUNTIME
 from console.paths import path_id
 from console.render import CHANNEL_NAMES, render
 from console.session import require_page
-
-#: The `policy` select's value for "no escalation" (an empty value would look like "not chosen").
-NO_POLICY = "__none__"
-MODES = ("live", "drill")
 
 
 def setup(app: web.Application) -> None:
@@ -54,151 +50,10 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/compose/{alert_id}/send", send)
 
 
-# ---- the form ------------------------------------------------------------------------------------
+# ---- the form (console/compose_form.py turns its fields into the core's JSON) ----------------------
 
 def _alert_id(request: web.Request) -> int:
     return path_id(request, "alert_id")
-
-
-def blank_form() -> dict[str, Any]:
-    return {"template_id": None, "values": {}, "title": "", "message": "", "variants": {}, "translations": {},
-            "channels": [], "severity": str(Severity.SEVERE), "policy": "", "mode": "", "groups": [], "zones": [],
-            "geometry": "", "circle": ""}
-
-
-def form_from_template(template: AlertTemplate, default_policy: str) -> dict[str, Any]:
-    texts = templates.texts_of(template)
-    target = template.target or {}
-    return {**blank_form(), **texts, "template_id": template.id, "channels": list(template.channels),
-            "severity": template.severity, "policy": template.policy or default_policy,
-            "groups": list(target.get("groups", [])), "zones": list(target.get("zones", [])),
-            "geometry": json.dumps(target["geometry"]) if target.get("geometry") else "",
-            "circle": json.dumps(target["circle"]) if target.get("circle") else ""}
-
-
-def form_from_alert(alert: Alert) -> dict[str, Any]:
-    target = alert.target or {}
-    return {**blank_form(), "title": alert.title, "message": alert.message, "variants": dict(alert.variants or {}),
-            "translations": dict(alert.translations or {}), "channels": list(alert.channels),
-            "severity": alert.severity, "policy": alert.policy or NO_POLICY,
-            "mode": "drill" if alert.drill else "live", "groups": list(target.get("groups", [])),
-            "zones": list(target.get("zones", [])),
-            "geometry": json.dumps(target["geometry"]) if target.get("geometry") else "",
-            "circle": json.dumps(target["circle"]) if target.get("circle") else ""}
-
-
-def form_from_post(post: MultiDictProxy[Any]) -> dict[str, Any]:
-    """The submitted fields, as the form shows them again if something needs fixing."""
-    form = blank_form()
-
-    def text(key: str) -> str:
-        return str(post.get(key, "")).replace("\r\n", "\n")
-
-    raw_template = text("template_id")
-    form["template_id"] = int(raw_template) if raw_template.isdigit() else None
-    for key in ("title", "message", "severity", "policy", "mode", "geometry", "circle"):
-        form[key] = text(key).strip()
-    for key in ("channels", "groups", "zones"):
-        form[key] = [str(v) for v in post.getall(key, [])]
-    for key in post:
-        if key.startswith("value."):
-            form["values"][key[6:]] = text(key)
-        elif key.startswith("variant."):
-            form["variants"][key[8:]] = text(key)
-        elif key.startswith("tr.") and key.count(".") >= 2:
-            _, lang, rest = key.split(".", 2)
-            entry = form["translations"].setdefault(lang, {})
-            if rest.startswith("variant."):
-                entry.setdefault("variants", {})[rest[8:]] = text(key)
-            elif rest in ("title", "message"):
-                entry[rest] = text(key)
-    return form
-
-
-def _json_field(raw: str, field: str, example: str) -> Any:
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"{field} is not valid JSON ({exc.msg} at character {exc.pos}); {example}",
-                              field=f"target.{field}") from None
-
-
-def target_of(form: dict[str, Any]) -> dict[str, Any]:
-    target: dict[str, Any] = {}
-    if form["groups"]:
-        target["groups"] = form["groups"]
-    if form["zones"]:
-        target["zones"] = form["zones"]
-    if form["geometry"]:
-        target["geometry"] = _json_field(form["geometry"], "geometry",
-                                         'paste a GeoJSON Polygon: {"type": "Polygon", "coordinates": [[[lon, lat], ...]]}')
-    if form["circle"]:
-        target["circle"] = _json_field(form["circle"], "circle", 'e.g. {"lat": 38.9, "lon": -77.0, "radius_m": 500}')
-    return target
-
-
-def _texts(form: dict[str, Any]) -> dict[str, Any]:
-    """The operator's words; empty variants and translations are left out (the message stands in)."""
-    variants = {c: t.strip() for c, t in form["variants"].items() if c in form["channels"] and t.strip()}
-    translations = {}
-    for lang, entry in form["translations"].items():
-        if not (entry.get("message") or "").strip():
-            continue
-        clean = {k: entry[k].strip() for k in ("title", "message") if (entry.get(k) or "").strip()}
-        entry_variants = {c: t.strip() for c, t in (entry.get("variants") or {}).items()
-                          if c in form["channels"] and t.strip()}
-        if entry_variants:
-            clean["variants"] = entry_variants
-        translations[lang] = clean
-    return {"title": form["title"], "message": form["message"], "variants": variants, "translations": translations}
-
-
-def alert_json(session: Session, form: dict[str, Any], *, drill: bool, with_values: bool) -> dict[str, Any]:
-    """The core's JSON for the form: through templates.alert_data when composing from a template
-    (the operator's values fill the placeholders), as written otherwise."""
-    target = target_of(form)
-    policy = None if form["policy"] == NO_POLICY else (form["policy"] or None)
-    texts = _texts(form)
-    template = session.get(AlertTemplate, form["template_id"]) if form["template_id"] else None
-    if form["template_id"] and template is None:
-        raise ValidationError(f"no template with id {form['template_id']}", field="template_id")
-    if template is not None and with_values:
-        data = templates.alert_data(template, form["values"], target=target, channels=form["channels"],
-                                    policy=policy, drill=drill, severity=form["severity"] or None, texts=texts)
-    else:
-        data = {**texts, "target": target, "channels": form["channels"], "policy": policy, "drill": drill,
-                "severity": form["severity"] or str(Severity.SEVERE)}
-        if template is not None:
-            data["template_id"] = template.id
-    return {**data, "origin": "console"}
-
-
-def field_errors(exc: ValidationError) -> dict[str, str]:
-    """The core's error fields, as the ids of the form's fields (the first message per field wins)."""
-    found: dict[str, str] = {}
-    for error in exc.errors or [{"field": exc.field or "", "message": exc.message}]:
-        found.setdefault(_form_field(error.get("field") or ""), error["message"])
-    return found
-
-
-def _form_field(field: str) -> str:
-    """Where on the form the core's `field` is: the id next to which its message goes."""
-    if field.startswith("values."):
-        return "value-" + field[7:]
-    if field.startswith("variants."):
-        return "variant-" + field[9:]
-    if field.startswith("translations."):
-        parts = field.split(".")
-        return f"tr-{parts[1]}-{parts[2]}" if len(parts) > 2 else "translations"
-    if field.startswith(("target.geometry", "target.circle")):
-        return "area"
-    if field.startswith(("target.groups", "target.zones")):
-        return field.split(".")[1]
-    if field.startswith("target"):
-        return "target"
-    if field in ("", "template_id", "incident"):
-        return "form"
-    return field
 
 
 class _Refused(Exception):
@@ -207,10 +62,6 @@ class _Refused(Exception):
     def __init__(self, errors: dict[str, str]):
         super().__init__("refused")
         self.errors = errors
-
-
-def _mode_error(form: dict[str, Any]) -> dict[str, str]:
-    return {} if form["mode"] in MODES else {"mode": "choose LIVE or DRILL"}
 
 
 # ---- page data -----------------------------------------------------------------------------------
@@ -255,58 +106,6 @@ def _form_page(request: web.Request, session: Session, form: dict[str, Any], *, 
 
 # ---- previews ------------------------------------------------------------------------------------
 
-def _transient_alert(form: dict[str, Any], available: list[str]) -> Alert:
-    """An unsaved Alert holding the form's words, for previews (never added to a session)."""
-    texts = _texts(form)
-    channels = [c for c in form["channels"] if c in available] or list(available)
-    return Alert(id=0, title=texts["title"] or "(title)", message=texts["message"] or "(message)",
-                 variants=texts["variants"], translations=texts["translations"], channels=channels,
-                 drill=form["mode"] == "drill", reply_code=None)
-
-
-def channel_texts(alert: Alert, org_name: str, locale: str | None = None) -> dict[str, Any]:
-    """What each of the alert's channels says in one language, exactly as built at send time, with
-    per-person placeholders left showing (`{first_name}`)."""
-    result: dict[str, Any] = {}
-    link = "…/r/(a personal link)"
-    for channel in alert.channels:
-        if channel == "sms":
-            text = sms_text(alert, org_name, locale=locale)
-            count = count_segments(text)
-            result["sms"] = {"text": text, "segments": count.segments, "encoding": count.encoding,
-                             "characters": len(text), "non_gsm": "".join(count.non_gsm),
-                             "warning": count.segments > alerts.MAX_SMS_SEGMENTS}
-        elif channel == "email":
-            subject, text, _ = email_content(alert, org_name, link, "{name}", locale=locale)
-            result["email"] = {"subject": subject, "text": text}
-        elif channel == "push":
-            payload = json.loads(push_payload(alert, org_name, link, locale=locale))
-            result["push"] = {"title": payload["title"], "body": payload["body"]}
-        elif channel == "voice":
-            context = CallContext(0, alert.id or 0, 0, locale or "en", alert.text_for("voice", locale), alert.drill, True)
-            result["voice"] = {"script": context.script(org_name), "language": context.language}
-    return result
-
-
-def all_previews(alert: Alert, org_name: str) -> list[dict[str, Any]]:
-    """The previews in the alert's own language, then in each of its translations."""
-    languages = [None, *sorted((alert.translations or {}).keys())]
-    return [{"language": lang or "", "channels": channel_texts(alert, org_name, lang)} for lang in languages]
-
-
-def form_previews(form: dict[str, Any], org_name: str, available: list[str]) -> list[dict[str, Any]]:
-    """The previews of the form as it stands: the values typed so far fill their placeholders."""
-    values = {k: v.strip() for k, v in form["values"].items() if v.strip()}
-    texts = _texts(form)
-    filled = {**form, "title": _fill_known(texts["title"], values), "message": _fill_known(texts["message"], values),
-              "variants": {c: _fill_known(t, values) for c, t in texts["variants"].items()},
-              "translations": {lang: {**{k: _fill_known(entry[k], values) for k in ("title", "message") if k in entry},
-                                      "variants": {c: _fill_known(t, values)
-                                                   for c, t in (entry.get("variants") or {}).items()}}
-                               for lang, entry in texts["translations"].items()}}
-    return all_previews(_transient_alert(filled, list(available)), org_name)
-
-
 async def channel_preview(request: web.Request) -> web.Response:
     """The previews for the form as it stands, as an HTML fragment the composer's script swaps in."""
     require_page(request, Role.OPERATOR)
@@ -314,11 +113,6 @@ async def channel_preview(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     previews = form_previews(form, runtime.settings.org_name, list(runtime.available_channels))
     return render(request, "compose_previews.html", {"previews": previews})
-
-
-def _fill_known(text: str, values: dict[str, str]) -> str:
-    """Fill the placeholders the operator has filled so far; the others stay showing."""
-    return templates.PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
 # ---- compose and edit ----------------------------------------------------------------------------
@@ -350,7 +144,7 @@ async def compose_submit(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
 
     def create(session: Session) -> int:
-        errors = _mode_error(form)
+        errors = mode_error(form)
         try:
             data = alert_json(session, form, drill=form["mode"] == "drill", with_values=True)
             alert = alerts.create_alert(session, data, actor=operator.actor, available_channels=runtime.available_channels)
@@ -397,7 +191,7 @@ async def edit_submit(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
 
     def save(session: Session) -> None:
-        errors = _mode_error(form)
+        errors = mode_error(form)
         try:
             data = alert_json(session, form, drill=form["mode"] == "drill", with_values=False)
             drafts.update_draft(session, alert_id, data, actor=operator.actor,
