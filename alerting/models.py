@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint,
+    JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -477,3 +477,30 @@ class SubscriptionRequest(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     __table_args__ = (Index("ix_subscription_requests_kind_hash", "kind", "address_hash", "created_at"),)
+
+
+class PeopleImport(Base):
+    """A CSV of people the console imports in the background (alerting/imports.py).
+
+    The file's bytes wait here, not in memory or Redis, so any worker can take the job and one that
+    dies leaves it resumable: `done` counts the file's records already committed, in the same
+    transaction as the people themselves. The bytes are dropped once the import ends.
+    """
+    __tablename__ = "imports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued, running, done, failed
+    filename: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    create_groups: Mapped[bool] = mapped_column(Boolean, default=False)
+    total: Mapped[int] = mapped_column(Integer, default=0)      # records in the file (0 until read)
+    done: Mapped[int] = mapped_column(Integer, default=0)       # records handled, good or rejected
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list[Any]] = mapped_column(default=list)     # RowError.as_dict() of each rejected row
+    created_groups: Mapped[list[Any]] = mapped_column(default=list)
+    message: Mapped[str] = mapped_column(Text, default="")      # why a whole file failed
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
