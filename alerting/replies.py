@@ -16,7 +16,7 @@ from enum import StrEnum
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from alerting import audit, consent, subscriptions
+from alerting import audit, consent, sms_keywords, subscriptions
 from alerting.models import Alert, AlertRecipient, AutoReply, Delivery, Response, utcnow
 from alerting.statuses import OPEN_ALERT_STATUSES, RESPONSE_RANK, AlertStatus, Channel, ResponseKind
 
@@ -135,7 +135,7 @@ def record_inbound_sms(session: Session, phone: str, body: str, message_id: str 
     open incident (a need for help is never dropped). A reply after the alert closed is kept, but
     does not change its report.
 
-    Subscription keywords (alerting/subscriptions.py) come before answers: JOIN (or a zone's
+    Subscription keywords (alerting/sms_keywords.py) come before answers: JOIN (or a zone's
     keyword) asks for a YES, and a YES with a JOIN pending subscribes. With no open alert, HELP
     answers who we are and how to reach us, and anything else a short help: never silence, and
     never more than AUTO_REPLY_LIMIT automatic answers per window, whatever they say. Every STOP
@@ -146,16 +146,16 @@ def record_inbound_sms(session: Session, phone: str, body: str, message_id: str 
     intent = classify(body) if not coded else (Intent.SAFE if coded.group(2) == "1" else Intent.NEED_HELP)
     if message_id and session.scalar(select(Response.id).where(Response.provider_message_id == message_id)):
         return InboundResult(intent, None, None, duplicate=True)
-    found = None if coded else subscriptions.lookup(session, folded, whole_only=bool(open_alerts_for(session, phone)))
+    found = None if coded else sms_keywords.lookup(session, folded, whole_only=bool(open_alerts_for(session, phone)))
     action = found[0].action if found else None
-    if intent == Intent.STOP or action == subscriptions.Action.STOP:
+    if intent == Intent.STOP or action == sms_keywords.Action.STOP:
         consent.opt_out(session, consent_key, Channel.SMS, phone, method=consent.Method.KEYWORD,
                         source="sms-keyword", actor="sms-keyword", keyword=folded[:40])
         subscriptions.cancel_pending(session, consent_key, phone)
         audit.record(session, "sms-keyword", "contact.opt_out", "channel", Channel.SMS)
         return InboundResult(Intent.STOP, None, subscriptions.stop_text(session, phone, folded, org_name=org_name,
                                                                         stopped=True))
-    if intent == Intent.START or action == subscriptions.Action.START:
+    if intent == Intent.START or action == sms_keywords.Action.START:
         consent.opt_in(session, consent_key, Channel.SMS, phone, method=consent.Method.KEYWORD,
                        text_version=None, actor="sms-keyword", keyword=folded[:40])
         audit.record(session, "sms-keyword", "contact.opt_in", "channel", Channel.SMS)
@@ -165,12 +165,12 @@ def record_inbound_sms(session: Session, phone: str, body: str, message_id: str 
     def answer(text: str | None) -> str | None:
         return text if text and may_auto_reply(session, phone) else None
 
-    if found is not None and action in (subscriptions.Action.JOIN, subscriptions.Action.CONFIRM):
+    if found is not None and action in (sms_keywords.Action.JOIN, sms_keywords.Action.CONFIRM):
         handled = subscriptions.handle_keyword(session, consent_key, phone, found, org_name=org_name,
                                                org_contact=org_contact)
         if handled is not None:
             return InboundResult(Intent.SUBSCRIBE, None, answer(handled.text))
-    if action == subscriptions.Action.HELP and intent != Intent.NEED_HELP:  # "INFO": who we are, nothing recorded
+    if action == sms_keywords.Action.HELP and intent != Intent.NEED_HELP:  # "INFO": who we are, nothing recorded
         return InboundResult(intent, None, answer(subscriptions.help_text(
             session, phone, org_name=org_name, org_contact=org_contact, found=found)))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from alerting import subscriptions
+from alerting import sms_keywords
 from alerting.statuses import Role
 from console.auth import require
 from console.db import in_transaction
@@ -15,7 +15,7 @@ def setup(app: web.Application) -> None:
     app.router.add_put("/api/v1/keywords", replace_keywords)
 
 
-def _sorted(table: dict[str, subscriptions.Keyword]) -> list[dict]:
+def _sorted(table: dict[str, sms_keywords.Keyword]) -> list[dict]:
     return [k.as_dict() for k in sorted(table.values(), key=lambda k: (k.action, k.keyword))]
 
 
@@ -23,7 +23,7 @@ async def list_keywords(request: web.Request) -> web.Response:
     """Every keyword in force: built-ins (`builtin: true`), zone names, and the organisation's own."""
     require(request, Role.VIEWER)
     return web.json_response({"keywords": await in_transaction(
-        request, lambda s: _sorted(subscriptions.keywords(s)))})
+        request, lambda s: _sorted(sms_keywords.keywords(s)))})
 
 
 async def replace_keywords(request: web.Request) -> web.Response:
@@ -31,4 +31,4 @@ async def replace_keywords(request: web.Request) -> web.Response:
     actor = require(request, Role.ADMIN)
     data = await read_json(request)
     return web.json_response({"keywords": await in_transaction(
-        request, lambda s: subscriptions.replace_keywords(s, data, actor=actor))})
+        request, lambda s: sms_keywords.replace_keywords(s, data, actor=actor))})

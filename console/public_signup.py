@@ -15,7 +15,7 @@ console/public_signup_manage.py. No login and no cookie. Each form carries a sig
 and its clock: a form sent back sooner than `min_fill_s` after it was served is refused, as is a
 form whose honeypot field (hidden from people) is filled; a bot is answered as if it succeeded.
 POSTs are limited per client IP (Redis); codes and links per number and address (the database,
-alerting/subscriptions.py). Codes are single-use, expire, and die after five wrong tries.
+alerting/signup_codes.py). Codes are single-use, expire, and die after five wrong tries.
 Verification messages go straight through the channel adapters (the normal providers), not a queue:
 the person is waiting for them.
 """
@@ -29,7 +29,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerting import consent, subscriptions
+from alerting import consent, signup_codes, subscriptions
 from alerting.contacts import ContactError, normalize_email, normalize_phone
 from alerting.errors import ValidationError
 from alerting.models import OptOut, Recipient, SubscriptionRequest, Zone
@@ -175,15 +175,15 @@ def _start(session: Session, key: str, signup: Signup, config: SignupConfig) -> 
         raise ValidationError("This number asked us to stop texting it. Text START to us from it first, "
                               "then sign up again.", field="phone")
     if signup.phone:
-        request, code = subscriptions.start_verification(
-            session, key, subscriptions.PHONE_CODE, Channel.SMS, signup.phone, payload, ttl=config.code_ttl,
+        request, code = signup_codes.start_verification(
+            session, key, signup_codes.PHONE_CODE, Channel.SMS, signup.phone, payload, ttl=config.code_ttl,
             per_hour=config.per_address_per_hour, field_name="phone")
         phone_request = request.id
         consent.requested(session, key, Channel.SMS, signup.phone, method=consent.Method.WEB,
                           text_version=consent.WEB_VERSION, locale=signup.language, actor="web-signup")
     if signup.email:
-        request, _ = subscriptions.start_verification(
-            session, key, subscriptions.EMAIL_LINK, Channel.EMAIL, signup.email,
+        request, _ = signup_codes.start_verification(
+            session, key, signup_codes.EMAIL_LINK, Channel.EMAIL, signup.email,
             {**payload, "sibling": phone_request}, ttl=config.link_ttl, per_hour=config.per_address_per_hour,
             field_name="email")
         email_request = request.id
@@ -222,7 +222,7 @@ def _redeem_code(session: Session, key: str, request_id: int, code: str) -> tupl
     """(the subscribed person's id, the channel, their language), or why the code was refused
     (returned, not raised, so that the transaction commits the wrong attempt it counted)."""
     try:
-        found = subscriptions.redeem(session, key, request_id, subscriptions.PHONE_CODE, code)
+        found = signup_codes.redeem(session, key, request_id, signup_codes.PHONE_CODE, code)
     except ValidationError as exc:
         return exc.message
     language = language_of(found.payload.get("language"))
@@ -279,7 +279,7 @@ async def confirm_email(request: web.Request) -> web.Response:
     key = request.app[RUNTIME].secret_key
 
     def work(session: Session) -> tuple[int, str]:
-        found = subscriptions.redeem(session, key, request_id, subscriptions.EMAIL_LINK)
+        found = signup_codes.redeem(session, key, request_id, signup_codes.EMAIL_LINK)
         language = language_of(found.payload.get("language"))
         return _activate(session, key, found, Channel.EMAIL), language
 

@@ -11,7 +11,7 @@ from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerting import privacy, subscriptions
+from alerting import privacy, signup_codes, subscriptions
 from alerting.contacts import ContactError, normalize_email, normalize_phone
 from alerting.errors import PermissionDenied, ValidationError
 from alerting.models import Recipient, Subscriber, Zone
@@ -61,9 +61,9 @@ async def send_manage_link(request: web.Request) -> web.Response:
                                                        else {"email": address}))
         if person is None:
             return None
-        subscriptions.start_verification(session, runtime.secret_key, subscriptions.MANAGE_LINK, channel, address,
-                                         {}, ttl=timedelta(seconds=config.manage_max_age_s),
-                                         per_hour=config.per_address_per_hour, field_name="contact")
+        signup_codes.start_verification(session, runtime.secret_key, signup_codes.MANAGE_LINK, channel, address,
+                                        {}, ttl=timedelta(seconds=config.manage_max_age_s),
+                                        per_hour=config.per_address_per_hour, field_name="contact")
         return person.id
 
     try:
