@@ -1,7 +1,6 @@
 """Building the live objects a process needs (database, Redis, queues, channel adapters) from Settings."""
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -23,7 +22,7 @@ from channels.failover import Failover
 from channels.ratelimit import Acquire, RateLimited
 from channels.twilio_http import RebasedAsyncTwilioHttpClient
 from channels.twilio_sms import TwilioSms
-from ops import defaults
+from ops import defaults, event_loop
 from ops.database import make_engine, make_sessions
 from ops.queues import RQEnqueuer
 from ops.ratelimit import RedisRateLimiter
@@ -205,7 +204,7 @@ class LoopSender:
         self._health_read_at: dict[str, float] = {}
         self._make_limiter = make_limiter
         self._concurrency = concurrency
-        self._loop = asyncio.new_event_loop()
+        self._loop = event_loop.new_event_loop()
         self._adapters: dict[str, ChannelAdapter] = {}
         self._limiter: RedisRateLimiter | None = None
         self._limiter_made = False

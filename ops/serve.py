@@ -19,7 +19,7 @@ from console.app import create_app
 from console.health import WORKER_PROCESSES
 from alerting.templates import ensure_library
 from escalation.policies import ensure_default_policy
-from ops import cap_poll, database, jobs, metrics
+from ops import cap_poll, database, event_loop, jobs, metrics
 from ops.embedded_redis import EmbeddedRedis, free_port
 from ops.reconcile import reconcile
 from ops.runtime import Runtime
@@ -85,7 +85,7 @@ def serve(settings: Settings, *, prepare: Callable[[Runtime], None] | None = Non
             pool = WorkerPool(settings, settings.workers)
             pool.start()
             app[WORKER_PROCESSES] = _counting(pool)
-        asyncio.run(_run_site(app, settings, lambda: on_ready(runtime) if on_ready else None))
+        event_loop.run(_run_site(app, settings, lambda: on_ready(runtime) if on_ready else None))
     finally:
         if pool:
             pool.stop()
