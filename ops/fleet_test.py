@@ -31,6 +31,7 @@ Exit status: 0 when every check passed, 1 when one failed, 2 when the fleet coul
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import secrets
@@ -198,8 +199,10 @@ def fleet_test(fleet: Fleet, check: Checks) -> None:
     redis.close()
 
 
-
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    # No options: --help says what it does before anything is built.
+    argparse.ArgumentParser(prog="python -m ops.fleet_test", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     if os.geteuid() != 0 or not (shutil.which("ip") and shutil.which("nsenter")):
         print("fleet-test: needs root, `ip` and `nsenter` (network namespaces and veth pairs)", file=sys.stderr)
         return 2
