@@ -232,3 +232,38 @@ def retention() -> dict[str, int]:
     schedule_retention(rt.redis)
     log.info("retention: %s", counts)
     return counts
+
+
+# --- People imports (alerting/imports.py): a CSV from the console, imported on the bulk queue. ---
+
+#: Longest one import job may run: 100,000 rows take about a minute; a slow disk, much more.
+IMPORT_JOB_TIMEOUT_S = 3600
+
+
+def import_job_id(import_id: int) -> str:
+    """One job per import: asking again while it is queued or running changes nothing."""
+    return f"import-{import_id}"
+
+
+def enqueue_import(redis: Redis, import_id: int) -> bool:
+    """Queue the import's job on the bulk queue (it never delays an alert). False if it is already
+    queued or running; a job that ended with the import unfinished (it failed) is replaced, and the
+    new run goes on from the import's last committed chunk."""
+    q = queue(redis, BULK)
+    for _ in range(2):
+        try:
+            q.enqueue("ops.jobs.import_people", import_id, job_id=import_job_id(import_id), unique=True,
+                      job_timeout=IMPORT_JOB_TIMEOUT_S, retry=Retry(max=3, interval=[10, 60, 300]),
+                      result_ttl=86400, failure_ttl=7 * 86400, description=f"import people (import {import_id})")
+            return True
+        except DuplicateJobError:
+            old = Job.fetch(import_job_id(import_id), connection=redis, serializer=JSONSerializer)
+            if old.get_status(refresh=True) not in ENDED_JOB_STATUSES:
+                return False
+            old.delete()
+    return False
+
+
+def import_people(import_id: int) -> dict:
+    from alerting import imports
+    return imports.run(runtime().sessions, import_id)
