@@ -1,0 +1,510 @@
+"""A small keep-alive HTTP/1.1 client for hot paths that post many small requests to few hosts.
+
+Why it exists: the SMS hot path hands 100,000 messages to one Twilio-compatible API, and a profile of
+a worker showed ~40% of its CPU per message inside aiohttp's client machinery (building a
+`ClientRequest`, auto headers, the payload registry, `ClientResponse`), not in the network.
+Here a request is bytes the caller prepared once (request line, headers, body), written to a pooled
+connection; the answer is parsed by llhttp through `httptools` (the parser uvicorn uses), which
+handles Content-Length, chunked and read-until-close bodies. (CPU per `LeanMessages.create`, before
+and after: measured once `channels/twilio_lean.py` uses this client.)
+
+What it does: one pool per origin (scheme, host, port) with at most `limit` open connections
+(callers beyond that queue and are served first come, first served); keep-alive reuse; a
+`Connection: close` answer, an HTTP/1.0 answer or a peer that closed retires the connection; TLS with
+`ssl.create_default_context()` (certificate and host name checked, SNI sent) for https; a connect
+timeout and a whole-request timeout that covers waiting for a connection too.
+
+What it never does: send a request twice. Once any byte of a request was written, a failure is the
+caller's to judge (an emergency message must not go out twice behind its back); only an idle
+connection already known closed is skipped before writing. No redirects, no cookies, no proxies, no
+`Expect: 100-continue`, no HEAD (llhttp would wait for a body that never comes).
+
+Errors, all raised from `Http1Pool.request` and `Http1Client.post_form`::
+
+    OSError
+     ├── ConnectionError
+     │    ├── ServerDisconnected   the peer closed (or reset) before the whole answer arrived
+     │    └── PoolClosed           the pool was closed before or while the request ran
+     ├── TimeoutError (= asyncio.TimeoutError)   connect or whole-request timeout
+     └── ssl.SSLError, ConnectionRefusedError, socket.gaierror...   connecting failed
+    ValueError
+     └── BadResponse               the answer is not HTTP/1.x, or too large
+
+    pool = Http1Pool("http", "127.0.0.1", 8080, limit=100)
+    answer = await pool.request("POST", b"/path", b"Content-Type: text/plain\\r\\n", b"hello")
+    answer.status, answer.header("content-type"), answer.body
+    await pool.aclose()
+"""
+from __future__ import annotations
+
+import asyncio
+import codecs
+import ipaddress
+import ssl
+import zlib
+from collections import deque
+from collections.abc import Mapping
+
+import httptools
+from yarl import URL
+
+#: Default limits: an answer above this many bytes is refused rather than buffered (a provider's JSON
+#: answer is a few kB); connect and whole-request timeouts in seconds.
+MAX_BODY = 16 * 1024 * 1024
+CONNECT_TIMEOUT = 10.0
+TIMEOUT = 30.0
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Methods after which aiohttp sends no `Content-Length: 0` for an empty body (mirrored for identical bytes).
+_NO_EMPTY_LENGTH = frozenset({"GET", "OPTIONS", "TRACE"})
+_BAD_HEADER_CHARS = frozenset("\r\n\0")
+
+
+class ServerDisconnected(ConnectionError):
+    """The peer closed or reset the connection before the whole answer arrived."""
+
+
+class PoolClosed(ConnectionError):
+    """The pool was closed before or while the request ran."""
+
+
+class BadResponse(ValueError):
+    """The peer's answer is not a well-formed HTTP/1.x response (or is larger than allowed)."""
+
+
+class Http1Response:
+    """A complete answer: status, headers as received (lower-case names, latin-1 text), raw body."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """The first value of header `name` (any case), or `default`."""
+        name = name.lower()
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return default
+
+    def decoded_body(self) -> bytes:
+        """The body with its Content-Encoding (gzip, deflate, br, zstd) undone; raises BadResponse."""
+        return decode_content(self.header("content-encoding"), self.body)
+
+    def text(self) -> str:
+        """The decoded body as text, in the charset of its Content-Type (utf-8 if none or unknown)."""
+        charset = "utf-8"
+        for param in (self.header("content-type") or "").split(";")[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "charset" and value.strip().strip('"'):
+                charset = value.strip().strip('"')
+        try:
+            codecs.lookup(charset)
+        except LookupError:
+            charset = "utf-8"
+        return self.decoded_body().decode(charset, "replace")
+
+    def __repr__(self) -> str:
+        return f"<Http1Response {self.status}, {len(self.body)} bytes>"
+
+
+def decode_content(encoding: str | None, body: bytes) -> bytes:
+    """Undo a Content-Encoding, as aiohttp does for the encodings it advertises."""
+    coding = (encoding or "").strip().lower()
+    if coding in ("", "identity"):
+        return body
+    try:
+        if coding in ("gzip", "x-gzip"):
+            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+        if coding == "deflate":
+            try:
+                return zlib.decompress(body)                  # zlib-wrapped, as the RFC says
+            except zlib.error:
+                return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, as some servers send
+        if coding in ("br", "zstd"):
+            from aiohttp import (
+                compression_utils as cu,  # only aiohttp knows which library it found
+            )
+            if coding == "br" and cu.HAS_BROTLI:
+                return cu.BrotliDecompressor().decompress_sync(body)
+            if coding == "zstd" and cu.HAS_ZSTD:
+                return cu.ZSTDDecompressor().decompress_sync(body)
+    except Exception as exc:  # zlib.error, brotli.error...: a body that does not match its encoding
+        raise BadResponse(f"the body is not valid {coding}: {exc}") from exc
+    raise BadResponse(f"unsupported Content-Encoding {encoding!r}")
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP (or TLS) connection: writes a prepared request, parses one answer at a time."""
+
+    def __init__(self, pool: Http1Pool) -> None:
+        self._pool = pool
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._waiter: asyncio.Future[Http1Response] | None = None
+        self._closed = self._loop.create_future()  # done once the transport is gone
+        self.reusable = False                      # True while open and between complete answers
+        self.retired = False                       # set by the pool: never counted again
+        self._reset()
+
+    def _reset(self) -> None:
+        self._status = 0
+        self._headers: list[tuple[str, str]] = []
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._framed = False      # Content-Length or chunked: the body does not end at close
+        self._headers_done = False
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self.reusable = True
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(BadResponse(f"unparseable HTTP answer: {exc}"))
+
+    def eof_received(self) -> bool:
+        self.reusable = False
+        self._end_of_stream()
+        return False  # let the transport close itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.reusable = False
+        self._end_of_stream(exc)
+        if not self._closed.done():
+            self._closed.set_result(None)
+        self._pool._connection_lost(self)
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        if self._waiter is None:  # an answer nobody asked for: the connection's state is unknown
+            self._fail(BadResponse("the server sent an answer to no request"))
+        self._reset()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        if key == "content-length" or (key == "transfer-encoding" and b"chunked" in value.lower()):
+            self._framed = True
+        self._headers.append((key, value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        self._status = self._parser.get_status_code()
+        self._headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self._size += len(body)
+        if self._size > self._pool.max_body:
+            self._fail(BadResponse(f"the answer's body exceeds {self._pool.max_body} bytes"))
+            return
+        self._chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        if 100 <= self._status < 200:  # an interim answer (100 Continue, 103 Early Hints): the real one follows
+            return
+        if not self._parser.should_keep_alive():  # Connection: close, or HTTP/1.0 without keep-alive
+            self.reusable = False
+        self._complete()
+
+    # internals
+
+    def _complete(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(Http1Response(self._status, self._headers, b"".join(self._chunks)))
+
+    def _end_of_stream(self, exc: Exception | None = None) -> None:
+        if self._waiter is None:
+            return
+        if self._headers_done and not self._framed and exc is None:
+            self._complete()  # a body delimited by the end of the connection (llhttp cannot say so itself)
+        else:
+            self._fail(ServerDisconnected("the server closed the connection before the whole answer"
+                                          if exc is None else f"the connection broke: {exc}"))
+
+    def _fail(self, exc: Exception) -> None:
+        self.reusable = False
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        self.close()
+
+    def close(self) -> None:
+        self.reusable = False
+        if self._transport is not None:
+            self._transport.close()
+
+    def abort(self) -> None:
+        self.reusable = False
+        if self._transport is not None:
+            self._transport.abort()
+
+    async def send(self, data: bytes) -> Http1Response:
+        """Write one request and wait for its answer. The caller retires the connection on any error."""
+        assert self._waiter is None and self.reusable and self._transport is not None
+        self._waiter = waiter = self._loop.create_future()
+        self._transport.write(data)
+        return await waiter
+
+
+class Http1Pool:
+    """Keep-alive connections to one origin, at most `limit` open at once.
+
+    `request` takes the parts of a request as bytes so a hot path can prepare them once: the Host
+    header goes first (from the origin), then `headers` (complete `Name: value\\r\\n` lines), then
+    Content-Length (as aiohttp orders them), then the body. `ssl_context` defaults to
+    `ssl.create_default_context()` for https.
+    """
+
+    def __init__(self, scheme: str, host: str, port: int | None = None, *, limit: int = 100,
+                 connect_timeout: float = CONNECT_TIMEOUT, timeout: float = TIMEOUT,
+                 ssl_context: ssl.SSLContext | None = None, max_body: int = MAX_BODY) -> None:
+        if scheme not in _DEFAULT_PORTS:
+            raise ValueError(f"scheme must be 'http' or 'https', got {scheme!r}")
+        if not host or not host.isascii() or any(c in host for c in "/\r\n\0 "):
+            raise ValueError(f"host must be an ASCII host name or IP address (IDNA-encoded), got {host!r}")
+        port = _DEFAULT_PORTS[scheme] if port is None else port
+        if not 0 < port < 65536:
+            raise ValueError(f"port must be 1-65535, got {port!r}")
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit!r}")
+        if not (connect_timeout > 0 and timeout > 0):
+            raise ValueError(f"timeouts must be > 0, got connect_timeout={connect_timeout!r}, timeout={timeout!r}")
+        self.scheme, self.host, self.port = scheme, host.lower().strip("[]"), port
+        self.limit, self.connect_timeout, self.timeout, self.max_body = limit, connect_timeout, timeout, max_body
+        self._ssl = (ssl_context or ssl.create_default_context()) if scheme == "https" else None
+        netloc = f"[{self.host}]" if _is_ipv6(self.host) else self.host.rstrip(".")
+        if port != _DEFAULT_PORTS[scheme]:
+            netloc += f":{port}"
+        #: The Host header aiohttp sends for this origin (no default port, IPv6 in brackets).
+        self.host_header = netloc
+        self._host_line = b"Host: " + netloc.encode() + b"\r\n"
+        self._idle: deque[_Connection] = deque()
+        self._busy: set[_Connection] = set()
+        self._open = 0  # connections open or being opened, plus slots handed to waiters
+        self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
+        self._closing = False
+
+    @property
+    def open_connections(self) -> int:
+        """Connections open or being opened now (never above `limit`)."""
+        return self._open
+
+    async def request(self, method: str, target: bytes, headers: bytes = b"", body: bytes = b"") -> Http1Response:
+        """Send one request (`target` is the request path and query, already encoded) and read its answer.
+
+        Never resends: see the module docstring for what each failure raises.
+        """
+        if method == "HEAD" or not method.isalpha() or not method.isupper():
+            raise ValueError(f"method must be an upper-case token other than HEAD, got {method!r}")
+        if headers and not headers.endswith(b"\r\n"):
+            raise ValueError("headers must be complete 'Name: value\\r\\n' lines")
+        head = b"%s %s HTTP/1.1\r\n%s%s" % (method.encode(), target, self._host_line, headers)
+        if body or method not in _NO_EMPTY_LENGTH:
+            head += b"Content-Length: %d\r\n" % len(body)
+        data = head + b"\r\n" + body
+        async with asyncio.timeout(self.timeout):
+            connection = await self._acquire()
+            try:
+                response = await connection.send(data)
+            except BaseException:
+                self._retire(connection)
+                raise
+            self._release(connection)
+        return response
+
+    async def aclose(self) -> None:
+        """Close every connection; requests waiting or running fail with PoolClosed."""
+        self._closing = True
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(PoolClosed("the pool was closed"))
+        connections = [*self._idle, *self._busy]
+        self._idle.clear()
+        for connection in connections:
+            if connection._waiter is not None:
+                connection._fail(PoolClosed("the pool was closed while the request ran"))
+            connection.close()
+        if connections:  # let TLS say goodbye and the transports go, or the loop warns of unclosed ones
+            await asyncio.wait([c._closed for c in connections], timeout=1.0)
+            for connection in connections:
+                if not connection._closed.done():
+                    connection.abort()
+
+    # connection accounting
+
+    async def _acquire(self) -> _Connection:
+        while True:
+            if self._closing:
+                raise PoolClosed("the pool is closed")
+            while self._idle:
+                connection = self._idle.pop()  # the most recently used: the least likely to be timed out by the peer
+                if connection.reusable:
+                    self._busy.add(connection)
+                    return connection
+                self._retire(connection)
+            if self._open < self.limit and not self._waiters:
+                self._open += 1
+                return await self._connect()
+            waiter: asyncio.Future[_Connection | None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                connection = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                    self._hand_back(waiter.result())  # served while being cancelled: pass it on
+                elif waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                raise
+            if connection is None:  # a slot was freed for us: open a connection in it
+                return await self._connect()
+            if connection.reusable:
+                return connection
+            # Closed by the peer after it was handed to us, before we wrote a byte: its slot is ours.
+            self._busy.discard(connection)
+            connection.close()
+            connection.retired = True
+            return await self._connect()
+
+    async def _connect(self) -> _Connection:
+        """Open a connection in a slot already counted in `_open`; frees the slot if that fails."""
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                _, connection = await asyncio.get_running_loop().create_connection(
+                    lambda: _Connection(self), self.host, self.port, ssl=self._ssl,
+                    server_hostname=self.host if self._ssl is not None else None)
+        except BaseException:
+            self._free_slot()
+            raise
+        if self._closing or not connection.reusable:
+            self._retire(connection)
+            raise PoolClosed("the pool was closed while connecting") if self._closing else \
+                ServerDisconnected("the server closed the connection as soon as it was opened")
+        self._busy.add(connection)
+        return connection
+
+    def _release(self, connection: _Connection) -> None:
+        """A request ended well: give the connection to the next waiter, or keep it idle."""
+        self._busy.discard(connection)
+        if not connection.reusable or self._closing:
+            self._retire(connection)
+            return
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._busy.add(connection)
+                waiter.set_result(connection)
+                return
+        self._idle.append(connection)
+
+    def _hand_back(self, connection: _Connection | None) -> None:
+        if connection is None:
+            self._free_slot()
+        else:
+            self._release(connection)
+
+    def _retire(self, connection: _Connection) -> None:
+        """Close a connection for good and free its slot, once."""
+        self._busy.discard(connection)
+        connection.close()
+        if not connection.retired:
+            connection.retired = True
+            self._free_slot()
+
+    def _free_slot(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot passes to the first waiter: `_open` is unchanged
+                return
+        self._open -= 1
+
+    def _connection_lost(self, connection: _Connection) -> None:
+        if connection in self._idle:  # closed by the peer while idle: free its slot now
+            self._idle.remove(connection)
+            self._retire(connection)
+        # A busy connection is retired by the request running on it (or about to, which then finds
+        # it closed before writing: `_acquire` and `_connect` check).
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address)
+    except ValueError:
+        return False
+
+
+class Http1Client:
+    """Pools by origin, for callers that post to full URLs (status callbacks, webhooks).
+
+        client = Http1Client(limit_per_origin=50)
+        answer = await client.post_form("https://example.org/hook?d=1", b"a=1&b=2")
+        await client.aclose()
+    """
+
+    def __init__(self, *, limit_per_origin: int = 100, connect_timeout: float = CONNECT_TIMEOUT,
+                 timeout: float = TIMEOUT, ssl_context: ssl.SSLContext | None = None, max_body: int = MAX_BODY) -> None:
+        self._options = {"limit": limit_per_origin, "connect_timeout": connect_timeout, "timeout": timeout,
+                         "max_body": max_body}
+        self._ssl_context = ssl_context
+        self._pools: dict[tuple[str, str, int], Http1Pool] = {}
+        self._closed = False
+
+    def pool(self, scheme: str, host: str, port: int | None = None) -> Http1Pool:
+        """The pool for one origin, made on first use."""
+        if self._closed:
+            raise PoolClosed("the client is closed")
+        key = (scheme, host.lower(), port or _DEFAULT_PORTS.get(scheme, 0))
+        pool = self._pools.get(key)
+        if pool is None:
+            if scheme == "https" and self._ssl_context is None:
+                self._ssl_context = ssl.create_default_context()  # loading CA certificates costs ms: once
+            pool = Http1Pool(scheme, host, port, ssl_context=self._ssl_context, **self._options)
+            self._pools[key] = pool
+        return pool
+
+    async def request(self, method: str, url: str, headers: Mapping[str, str] | None = None,
+                      body: bytes = b"") -> Http1Response:
+        """Send `body` to a full http(s) URL with `headers`; see `Http1Pool.request`."""
+        parsed = URL(url)
+        if parsed.scheme not in _DEFAULT_PORTS or not parsed.raw_host or parsed.raw_user or parsed.raw_password:
+            raise ValueError(f"url must be an http:// or https:// URL without credentials, got {url!r}")
+        pool = self.pool(parsed.scheme, parsed.raw_host, parsed.port)
+        target = (parsed.raw_path or "/") + (f"?{parsed.raw_query_string}" if parsed.raw_query_string else "")
+        return await pool.request(method, target.encode("ascii"), header_lines(headers or {}), body)
+
+    async def post_form(self, url: str, body: bytes, headers: Mapping[str, str] | None = None) -> Http1Response:
+        """POST an already encoded form (`a=1&b=2`) to a full URL; Content-Type is added unless given."""
+        fields = dict(headers or {})
+        if not any(name.lower() == "content-type" for name in fields):
+            fields["Content-Type"] = "application/x-www-form-urlencoded"
+        return await self.request("POST", url, fields, body)
+
+    async def aclose(self) -> None:
+        """Close every pool."""
+        self._closed = True
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.aclose()
+
+
+def header_lines(headers: Mapping[str, str]) -> bytes:
+    """`Name: value\\r\\n` lines for `Http1Pool.request`; refuses names and values that would split a line."""
+    lines = []
+    for name, value in headers.items():
+        if not name or ":" in name or " " in name or _BAD_HEADER_CHARS.intersection(name) \
+                or _BAD_HEADER_CHARS.intersection(value):
+            raise ValueError(f"header {name!r} has a character that cannot go in an HTTP header")
+        if name.lower() in ("host", "content-length", "transfer-encoding"):
+            raise ValueError(f"header {name!r} is set by the client itself")
+        lines.append(f"{name}: {value}\r\n".encode("latin-1"))
+    return b"".join(lines)
