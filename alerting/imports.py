@@ -10,9 +10,9 @@ external_id. Two runs of one import at once cannot both take a chunk: each chunk
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import update

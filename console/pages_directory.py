@@ -1,4 +1,4 @@
-"""The directory's pages: people (`/recipients`, search, CSV import), groups and zones.
+"""The directory's pages: people (`/recipients`, search; the CSV import is pages_imports.py), groups and zones.
 
 Everyone signed in can read them; changes need the operator role, checked here on every POST (a
 403 page) and reflected in the templates, which show no form to someone who cannot use it. Every
@@ -14,22 +14,14 @@ from aiohttp import web
 
 from alerting import directory, targeting, zones
 from alerting.errors import Conflict, ValidationError
-from alerting.recipient_input import KNOWN_COLUMNS, LOCATION_COLUMNS, RowRejected, parse_csv
 from alerting.statuses import ROLE_RANK, Role
+from console import pages_imports
 from console.db import in_transaction
 from console.keys import RUNTIME
 from console.paths import path_id
 from console.render import render
 from console.session import require_page
 
-#: Largest CSV the import page takes: about 100,000 people with a few columns each. The API's
-#: limit (ops/defaults.py MAX_BODY_BYTES) is higher; bigger files are split or sent there.
-MAX_IMPORT_BYTES = 10 * 1024 * 1024
-#: What the import page shows as the expected columns.
-EXAMPLE_CSV = ("external_id,name,phone,email,locale,groups,lat,lon,location_label,department\n"
-               "S0001,Ana Chen,+12025550100,ana.chen@campus.example.edu,en,Students;Residence Halls,"
-               "38.9081,-77.0720,home,Chemistry\n"
-               "F0002,Ben Okafor,(202) 555-0101,,fr,Faculty,,,,Library\n")
 NOTICES = {
     "group-created": "The group was created.",
     "zone-deleted": "The zone was deleted.",
@@ -96,48 +88,6 @@ async def person(request: web.Request) -> web.Response:
 
     person_, activity = await in_transaction(request, load)
     return render(request, "people_detail.html", {"person": person_, "activity": activity})
-
-
-def _import_page(request: web.Request, *, result: Any = None, file_error: str = "",
-                 create_groups: bool = False, filename: str = "", status: int = 200) -> web.Response:
-    return render(request, "people_import.html", {
-        "result": result, "file_error": file_error, "create_groups": create_groups, "filename": filename,
-        "example": EXAMPLE_CSV, "known_columns": KNOWN_COLUMNS, "location_columns": LOCATION_COLUMNS,
-        "max_mb": MAX_IMPORT_BYTES // (1024 * 1024)}, status=status)
-
-
-async def import_page(request: web.Request) -> web.Response:
-    require_page(request, Role.OPERATOR)
-    return _import_page(request)
-
-
-async def import_submit(request: web.Request) -> web.Response:
-    """Import a CSV upload: every good row is saved; each bad one is reported with its line and field."""
-    operator = require_page(request, Role.OPERATOR)
-    form = await request.post()
-    upload = form.get("file")
-    create_groups = form.get("create_groups") == "1"
-    if not isinstance(upload, web.FileField):
-        return _import_page(request, file_error="Choose a CSV file to import.", create_groups=create_groups,
-                            status=422)
-    filename = upload.filename or ""
-    body = upload.file.read(MAX_IMPORT_BYTES + 1)
-    if len(body) > MAX_IMPORT_BYTES:
-        return _import_page(request, file_error=f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB. "
-                            "Split it into smaller files, or send it to the API (POST /api/v1/recipients/import).",
-                            create_groups=create_groups, filename=filename, status=413)
-    if not body.strip():
-        return _import_page(request, file_error="The file is empty.", create_groups=create_groups,
-                            filename=filename, status=422)
-    try:
-        rows, errors = parse_csv(body)
-    except RowRejected as exc:
-        where = f"Line {exc.error.line}: " if exc.error.line else ""
-        return _import_page(request, file_error=f"{where}{exc.error.message}. Nothing was imported.",
-                            create_groups=create_groups, filename=filename, status=422)
-    result = await in_transaction(request, lambda s: directory.upsert_recipients(
-        s, rows, actor=operator.actor, create_groups=create_groups, errors=errors))
-    return _import_page(request, result=result, create_groups=create_groups, filename=filename)
 
 
 # ---- groups ----------------------------------------------------------------------------------
@@ -298,8 +248,7 @@ async def zone_delete(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     """Register this module's routes."""
     app.router.add_get("/recipients", people)
-    app.router.add_get("/recipients/import", import_page)
-    app.router.add_post("/recipients/import", import_submit)
+    pages_imports.setup(app)  # /recipients/import...: first, or /recipients/{external_id} would take it
     app.router.add_get("/recipients/{external_id}", person)
     app.router.add_get("/groups", groups)
     app.router.add_post("/groups", group_create)

@@ -131,6 +131,16 @@ async def _import(client: aiohttp.ClientSession, base: str, body: bytes, **extra
         return response.status, await response.text()
 
 
+async def _imported(system: System, client: aiohttp.ClientSession, body: bytes, **extra: str) -> tuple[int, str]:
+    """Upload, land on the import's status page, let the workers import it, read the page again."""
+    status, page = await _import(client, system.base_url, body, **extra)
+    assert status == 200 and 'id="import-progress"' in page and "Waiting for a worker" in page, page
+    assert 'id="import-result"' not in page
+    url = re.search(r'data-progress-url="(/recipients/imports/\d+)/progress"', page).group(1)
+    await system.drain()
+    return await _page(client, system.base_url + url)
+
+
 def _error_rows(page: str) -> list[list[str]]:
     table = page.split('id="row-errors"', 1)[1].split("</table>", 1)[0]
     return [re.findall(r"<td>([^<]*)</td>", row) for row in table.split("<tr>")[2:]]
@@ -139,8 +149,8 @@ def _error_rows(page: str) -> list[list[str]]:
 async def test_csv_import_reports_each_bad_row_by_line_and_field_and_keeps_the_good_ones(system: System) -> None:
     await _directory(system)
     async with await console_user(system.runtime, system.base_url, "operator") as client:
-        status, page = await _import(client, system.base_url, CSV)
-    assert status == 200
+        status, page = await _imported(system, client, CSV)
+    assert status == 200 and "Finished" in page and "100%" in page
     assert "2 created" in page and "0 updated" in page and "2 rejected" in page
     rows = _error_rows(page)
     assert rows[0][:3] == ["3", "C-2", "phone"] and rows[1][:3] == ["4", "C-3", "groups"]
@@ -156,8 +166,8 @@ async def test_csv_import_reports_each_bad_row_by_line_and_field_and_keeps_the_g
 async def test_csv_import_can_create_groups_and_updates_on_a_second_run(system: System) -> None:
     await _directory(system)
     async with await console_user(system.runtime, system.base_url, "operator") as client:
-        await _import(client, system.base_url, CSV, create_groups="1")
-        status, page = await _import(client, system.base_url, CSV.replace(b"not a phone", b"+12025550302"))
+        await _imported(system, client, CSV, create_groups="1")
+        status, page = await _imported(system, client, CSV.replace(b"not a phone", b"+12025550302"))
     assert status == 200 and "1 created" in page and "3 updated" in page and "0 rejected" in page
     assert "Every row was imported" in page
 
@@ -274,3 +284,28 @@ async def test_the_map_uses_the_configured_tile_server(system: System) -> None:
         status, page = await _page(client, f"{system.base_url}/zones")
     assert status == 200 and 'data-tiles="https://tiles.campus.example/{z}/{x}/{y}.png"' in page
     assert 'data-mode="view"' in page and "leaflet.draw.js" not in page and "No map tiles" not in page
+
+
+async def test_an_import_page_answers_its_poll_and_only_to_operators(system: System) -> None:
+    async with await console_user(system.runtime, system.base_url, "operator") as client:
+        status, page = await _import(client, system.base_url, CSV, create_groups="1")
+        url = system.base_url + re.search(r'data-progress-url="(/recipients/imports/\d+)/progress"', page).group(1)
+        async with client.get(f"{url}/progress") as response:
+            assert response.status == 200
+            assert await response.json() == {"id": int(url.rsplit("/", 1)[1]), "status": "queued", "total": 0,
+                                             "done": 0, "percent": 0, "created": 0, "updated": 0, "rejected": 0,
+                                             "message": "", "ended": False}
+        status, _, page = await post_form(client, f"{url}/resume", url, {})  # queued already: not twice
+        assert status == 200 and "already queued or running" in page
+        await system.drain()
+        async with client.get(f"{url}/progress") as response:
+            progress = await response.json()
+        assert (progress["status"], progress["percent"], progress["created"], progress["rejected"]) == ("done", 100, 3, 1)
+        status, page = await _page(client, url)
+        assert 'id="resume-form"' not in page and "imports.js" not in page
+    async with await console_user(system.runtime, system.base_url, "viewer") as client:
+        for path in ("", "/progress"):
+            status, page = await _page(client, url + path)
+            assert status == 403, path
+        status, _, page = await post_form(client, f"{url}/resume", system.base_url + "/recipients", {})
+        assert status == 403
