@@ -1,4 +1,5 @@
-"""The management pages in a real Chromium: an operator draws a zone on the map and saves it."""
+"""The management pages in a real Chromium: an operator draws a zone on the map and saves it, and
+imports a CSV of people, watching its progress to the end and its report."""
 from __future__ import annotations
 
 import re
@@ -8,6 +9,7 @@ from playwright.async_api import Browser
 from ops.demo import seed_demo
 from tests.browser import browser, new_page, screenshot, sign_in_page  # noqa: F401 (fixture)
 from tests.conftest import System
+from tests.test_imports import BAD_LINES, people_csv
 
 
 async def test_an_operator_draws_a_zone_on_the_map_and_sees_who_is_inside(system: System, browser: Browser) -> None:  # noqa: F811
@@ -66,3 +68,39 @@ async def test_an_operator_draws_a_zone_on_the_map_and_sees_who_is_inside(system
     assert await page.locator("#audit-log tr", has_text="zone.create").count() >= 1
     await screenshot(page, "audit")
     assert outside == [], outside  # nothing loaded from anywhere but Tocsin itself
+
+
+async def test_an_operator_imports_a_csv_and_watches_it_reach_the_end(system: System, browser: Browser) -> None:  # noqa: F811
+    page = await new_page(browser, system.base_url)
+    await sign_in_page(page, system.runtime, "operator")
+    polled: list[dict] = []
+
+    async def keep(route) -> None:  # type: ignore[no-untyped-def]  # the server's answers, passed on as they are
+        response = await route.fetch()
+        polled.append(await response.json())
+        await route.fulfill(response=response)
+    await page.route("**/progress", keep)
+
+    await page.goto("/recipients")
+    await page.click("text=Import a CSV file")
+    await page.set_input_files("#file", files=[{"name": "staff.csv", "mimeType": "text/csv",
+                                                "buffer": people_csv(2500)}])
+    await page.check("input[name=create_groups]")
+    async with page.expect_response(lambda r: r.url.endswith("/progress")):  # its first poll, while it waits
+        await page.click("form.stacked button[type=submit]")
+        await page.wait_for_url(re.compile(r"/recipients/imports/\d+$"))
+        assert (await page.text_content("#import-state")) == "Waiting for a worker"
+        assert await page.get_attribute("#import-bar", "value") == "0"
+    await screenshot(page, "import-waiting")
+
+    await system.drain()  # the worker imports it, 1,000 rows a chunk; the page follows by itself
+    await page.wait_for_selector("#import-result")  # the page reloaded itself once the import ended
+    assert polled and polled[0]["status"] == "queued" and polled[-1]["ended"]
+    assert polled[-1]["percent"] == 100 and polled[-1]["done"] == polled[-1]["total"] == 2500
+    assert await page.get_attribute("#import-bar", "value") == "100"
+    assert (await page.text_content("#import-state")) == "Finished"
+    counts = await page.text_content("#import-result .counts") or ""
+    assert "2,497 created" in counts and "3 rejected" in counts
+    rows = await page.locator("#row-errors tbody tr").all_inner_texts()
+    assert [tuple(r.split("\t")[::2][:2]) for r in rows] == [(str(line), field) for line, field in sorted(BAD_LINES.items())]
+    await screenshot(page, "import-report")
