@@ -55,7 +55,7 @@ def request_send(session: Session, alert_id: int, *, actor: str, from_status: st
         return alert, False
     if alert.status != from_status:
         raise Conflict(f"alert {alert.id} is {alert.status} and cannot be sent")
-    if targeting.count(session, alert.target) == 0:
+    if not targeting.reaches_anyone(session, alert.target):
         raise ValidationError("the target reaches no one: no recipient is in its groups or areas", field="target")
     now = utcnow()
     where = [Alert.id == alert.id, Alert.status == from_status]

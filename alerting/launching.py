@@ -121,7 +121,7 @@ def needs_approval(alert: Alert, approval_severity: str | None) -> bool:
 
 
 def _check_reaches_someone(session: Session, alert: Alert) -> None:
-    if targeting.count(session, alert.target) == 0:
+    if not targeting.reaches_anyone(session, alert.target):
         raise ValidationError("the target reaches no one: no recipient is in its groups or areas", field="target")
 
 
@@ -279,7 +279,7 @@ def start_due(session: Session, alert_id: int, scheduled_for: datetime, *, now: 
     if now + EARLY_TOLERANCE < at:
         log.warning("alert %s: scheduled job ran %s early; not sent", alert_id, at - now)
         return Outcome(alert, False)
-    if targeting.count(session, alert.target) == 0:
+    if not targeting.reaches_anyone(session, alert.target):
         if _cas(session, alert, (AlertStatus.SCHEDULED,), Alert.scheduled_for == at, status=AlertStatus.DRAFT,
                 scheduled_for=None):
             audit.record(session, SCHEDULER_ACTOR, "alert.schedule_failed", "alert", alert.id,

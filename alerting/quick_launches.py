@@ -96,7 +96,7 @@ def create(session: Session, data: Any, *, actor: str, available_channels: Itera
     if not target_in:
         raise ValidationError("choose who it reaches: the template has no default target", field="target")
     target = targeting.normalize_target(session, target_in)
-    if targeting.count(session, target) == 0:
+    if not targeting.reaches_anyone(session, target):
         raise ValidationError("the target reaches no one: no recipient is in its groups or areas", field="target")
     available = list(available_channels)
     channels = data.get("channels") or None

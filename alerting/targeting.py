@@ -19,10 +19,10 @@ dispatcher can walk the array in chunks, fetching the rows of each chunk as it g
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 import geo
@@ -143,8 +143,11 @@ def geofence_of(session: Session, target: dict[str, Any]) -> geo.Geofence | None
     return geo.union(*fences) if fences else None
 
 
-def _ids(rows: Iterable[Any]) -> np.ndarray:
-    return np.unique(np.fromiter((r[0] for r in rows), dtype=np.int64))
+def _ids(session: Session, query: Select[Any]) -> np.ndarray:
+    """The ids a one-column query returns, as a sorted unique array. Core execution and `scalars`:
+    reading 100,000 ids through the ORM's Row objects took a third more (part of the time to the
+    first message of a large alert)."""
+    return np.unique(np.fromiter(session.connection().execute(query).scalars(), dtype=np.int64))
 
 
 def _inside(session: Session, fence: geo.Geofence, labels: list[str] | None) -> np.ndarray:
@@ -167,12 +170,12 @@ def resolve(session: Session, target: dict[str, Any]) -> np.ndarray:
     parts = [EMPTY]
     if target.get("groups"):
         ids = list(group_ids_by_name(session, target["groups"]).values())
-        parts.append(_ids(session.execute(select(RecipientGroup.recipient_id).where(RecipientGroup.group_id.in_(ids)))))
+        parts.append(_ids(session, select(RecipientGroup.recipient_id).where(RecipientGroup.group_id.in_(ids))))
     if target.get("recipients"):
-        parts.append(_ids(session.execute(select(Recipient.id).where(Recipient.external_id.in_(target["recipients"])))))
+        parts.append(_ids(session, select(Recipient.id).where(Recipient.external_id.in_(target["recipients"]))))
     if target.get(ALERTS_PART):
-        parts.append(_ids(session.execute(select(AlertRecipient.recipient_id)
-                                          .where(AlertRecipient.alert_id.in_(target[ALERTS_PART])))))
+        parts.append(_ids(session, select(AlertRecipient.recipient_id)
+                                .where(AlertRecipient.alert_id.in_(target[ALERTS_PART]))))
     fence = geofence_of(session, target)
     if fence is not None:
         parts.append(_inside(session, fence, target.get("location_labels")))
@@ -184,6 +187,27 @@ def resolve(session: Session, target: dict[str, Any]) -> np.ndarray:
 
 def count(session: Session, target: dict[str, Any]) -> int:
     return int(resolve(session, target).size)
+
+
+def reaches_anyone(session: Session, target: dict[str, Any]) -> bool:
+    """Whether the (normalized) target reaches at least one person: what "send" must check before
+    it starts. One `LIMIT 1` query per part instead of resolving a county's worth of ids in the
+    send request, which delayed the first message of a 100,000-person alert by about half a second.
+    A target with exclusions is resolved in full: only the difference can say."""
+    if target.get("exclude"):
+        return count(session, target) > 0
+    exists: list[Select[Any]] = []
+    if target.get("groups"):
+        ids = list(group_ids_by_name(session, target["groups"]).values())
+        exists.append(select(RecipientGroup.recipient_id).where(RecipientGroup.group_id.in_(ids)))
+    if target.get("recipients"):
+        exists.append(select(Recipient.id).where(Recipient.external_id.in_(target["recipients"])))
+    if target.get(ALERTS_PART):
+        exists.append(select(AlertRecipient.recipient_id).where(AlertRecipient.alert_id.in_(target[ALERTS_PART])))
+    if any(session.scalar(query.limit(1)) is not None for query in exists):
+        return True
+    fence = geofence_of(session, target)
+    return fence is not None and _inside(session, fence, target.get("location_labels")).size > 0
 
 
 def rows_for(session: Session, ids: np.ndarray) -> list[TargetRow]:

@@ -149,3 +149,24 @@ async def test_bad_geometry_gets_a_clear_4xx_never_a_500(system: System) -> None
     huge = json.dumps({"geometry": {"type": "Polygon", "coordinates": [[[0.0, 0.0]] * 3_000_000]}}).encode()
     async with system.api.post(f"{system.base_url}/api/v1/targets/preview", data=io.BytesIO(huge)) as response:
         assert response.status == 413
+
+
+async def test_reaches_anyone_agrees_with_a_full_resolve(system: System) -> None:
+    """`send` checks only that a target reaches someone (one LIMIT 1 query per part): it must say
+    exactly what resolving the whole target says, for every kind of part and for exclusions."""
+    from alerting import targeting
+    await _people(system)
+    await system.call("POST", "/api/v1/groups", json={"name": "Nobody"}, expect=201)
+    far = {"type": "Polygon", "coordinates": [[[10, 10], [10.1, 10], [10.1, 10.1], [10, 10.1], [10, 10]]]}
+    targets = [
+        {"groups": ["Staff"]}, {"groups": ["Nobody"]}, {"recipients": ["outside"]}, {"recipients": ["nobody-by-that-id"]},
+        {"geometry": POLYGON}, {"geometry": far}, {"geometry": POLYGON, "location_labels": ["gym"]},
+        {"groups": ["Nobody"], "geometry": POLYGON},
+        {"geometry": POLYGON, "exclude": {"geometry": POLYGON}},
+        {"groups": ["Staff"], "exclude": {"recipients": ["inside"]}},
+    ]
+    with system.runtime.sessions() as session:
+        for raw in targets:
+            # A stored target may name someone deleted since: resolved as it is, not normalized again.
+            target = raw if raw.get("recipients") == ["nobody-by-that-id"] else targeting.normalize_target(session, raw)
+            assert targeting.reaches_anyone(session, target) is (targeting.count(session, target) > 0), raw
