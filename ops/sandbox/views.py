@@ -6,17 +6,16 @@ under `/sandbox/` of a development server, never a production component.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from .config import ConfigError
 from .http_json import json_error, json_object
 from .keys import PUSH_SERVICE, SANDBOX_STATE, TWILIO_WEBHOOKS
 from .sms import API_VERSION, SmsMessage, count_segments, new_sid
+from .twilio_webhooks import WEBHOOK_ERRORS
 from .twiml import TwimlError, parse_twiml_messages
 
 
@@ -154,7 +153,7 @@ async def sms_reply(request: web.Request) -> web.Response:
         params["MessagingServiceSid"] = service_sid
     try:
         answer = await request.app[TWILIO_WEBHOOKS].post(url, params, token)
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+    except WEBHOOK_ERRORS as exc:
         return json_error(502, f"inbound SMS webhook failed: {exc!r}", delivered=False, webhook_status=None, replies=[])
     result: dict[str, Any] = {
         "delivered": 200 <= answer.status < 300,
