@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterator, Protocol, Sequence
 
+import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -113,24 +114,38 @@ def dispatch_alert(sessions: sessionmaker[Session], enqueuer: Enqueuer, alert_id
     """Resolve, record and enqueue an alert's messages; returns the number of people reached.
 
     The target is resolved to ids once (integers: cheap even for a million people); contact
-    details are then read, written and enqueued chunk by chunk, so sending starts at once.
+    details are then read, written and enqueued chunk by chunk, so sending starts at once. A
+    target of groups or named people sends its first batch even before that (its lowest ids,
+    `targeting.first_ids`): reading 100,000 ids takes a few hundred milliseconds.
     """
     with sessions.begin() as session:
         alert = get_alert(session, alert_id)
         if alert.status != AlertStatus.SENDING:
             return 0
         channels, urgent = list(alert.channels), is_urgent(alert)
-        ids = targeting.resolve(session, alert.target)
-    # The first chunk is one batch, so the first messages leave as soon as possible.
-    start, size = 0, min(chunk_size, batch_size)
-    while start < len(ids):
+        target = alert.target
+        first = targeting.first_ids(session, target, batch_size)
+
+    def record_and_enqueue(chunk: np.ndarray) -> None:
         with sessions.begin() as session:
-            rows = targeting.rows_for(session, ids[start:start + size])
+            rows = targeting.rows_for(session, chunk)
             pending = _record_chunk(session, alert_id, channels, rows) if rows else {}
         # Enqueued only after the commit, so a worker always finds the rows it is given.
         for channel, delivery_ids in pending.items():
             batches = [delivery_ids[i:i + batch_size] for i in range(0, len(delivery_ids), batch_size)]
             enqueuer.enqueue_sends(alert_id, channel, batches, urgent=urgent)
+
+    # The first messages leave as soon as possible: one batch first, taken from the target's lowest
+    # ids before the whole target is read when the target allows it (targeting.first_ids).
+    if first is not None and first.size:
+        record_and_enqueue(first)
+    with sessions.begin() as session:
+        ids = targeting.resolve(session, target)
+    if first is not None:
+        ids = np.setdiff1d(ids, first, assume_unique=True)  # whatever the target became meanwhile
+    start, size = 0, chunk_size if first is not None else min(chunk_size, batch_size)
+    while start < len(ids):
+        record_and_enqueue(ids[start:start + size])
         start, size = start + size, chunk_size
     with sessions.begin() as session:
         lock_for_finish(session, alert_id)

@@ -189,6 +189,28 @@ def count(session: Session, target: dict[str, Any]) -> int:
     return int(resolve(session, target).size)
 
 
+def first_ids(session: Session, target: dict[str, Any], limit: int) -> np.ndarray | None:
+    """The `limit` lowest ids the target reaches, without resolving the rest: what lets a dispatch
+    send its first batch before it has read a county's worth of ids. Only for targets made of
+    groups, named people and earlier alerts (then the union's lowest ids are among each part's
+    lowest); None for areas and exclusions, which only a full resolve can answer."""
+    if target.get("exclude") or geofence_of(session, target) is not None:
+        return None
+    parts = [EMPTY]
+    if target.get("groups"):
+        ids = list(group_ids_by_name(session, target["groups"]).values())
+        parts.append(_ids(session, select(RecipientGroup.recipient_id).where(RecipientGroup.group_id.in_(ids))
+                          .order_by(RecipientGroup.recipient_id).limit(limit * max(len(ids), 1))))
+    if target.get("recipients"):
+        parts.append(_ids(session, select(Recipient.id).where(Recipient.external_id.in_(target["recipients"]))
+                          .order_by(Recipient.id).limit(limit)))
+    if target.get(ALERTS_PART):
+        parts.append(_ids(session, select(AlertRecipient.recipient_id)
+                          .where(AlertRecipient.alert_id.in_(target[ALERTS_PART]))
+                          .order_by(AlertRecipient.recipient_id).limit(limit * len(target[ALERTS_PART]))))
+    return np.unique(np.concatenate(parts))[:limit]
+
+
 def reaches_anyone(session: Session, target: dict[str, Any]) -> bool:
     """Whether the (normalized) target reaches at least one person: what "send" must check before
     it starts. One `LIMIT 1` query per part instead of resolving a county's worth of ids in the

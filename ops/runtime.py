@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
+from typing import Callable, Iterable
 
 from redis import Redis
 from redis.asyncio import BlockingConnectionPool
@@ -221,13 +221,27 @@ class LoopSender:
             self._health_read_at[channel] = now
             adapter.set_slow(self._lagging(channel))
 
-    async def _send(self, channel: str, messages: list[Outbound]) -> list[Receipt]:
+    def prepare(self, channels: Iterable[str]) -> None:
+        """Build the channels' adapters now, at worker start, rather than inside the first send job:
+        the provider clients' imports and set-up then never delay an alert's first message."""
+        async def build() -> None:
+            for channel in channels:
+                self._adapter(channel)
+
+        self._loop.run_until_complete(build())
+
+    def _adapter(self, channel: str) -> ChannelAdapter:
+        """The channel's adapter, made on first use inside the loop (aiohttp sessions need one)."""
         if not self._limiter_made:
             self._limiter, self._limiter_made = self._make_limiter(), True
         adapter = self._adapters.get(channel)
         if adapter is None:
             acquire = self._limiter.acquire if self._limiter else None
             adapter = self._adapters[channel] = self._make_adapter(channel, acquire)
+        return adapter
+
+    async def _send(self, channel: str, messages: list[Outbound]) -> list[Receipt]:
+        adapter = self._adapter(channel)
         self._steer(channel, adapter)
         return await send_concurrently(adapter, messages, self._concurrency)
 

@@ -32,6 +32,10 @@ def run_worker(settings: Settings, *, burst: bool = False) -> bool:
     try:
         recover_dead_workers(runtime.redis)  # jobs a killed worker held (ops/recovery.py)
         reconcile_if_redis_lost(runtime)  # a worker restarting after Redis came back empty
+        try:
+            runtime.sender.prepare(runtime.available_channels)  # ready before the first alert arrives
+        except Exception:  # the first send job will meet (and report) the same trouble
+            log.exception("could not prepare the channel adapters at start-up")
         worker = SimpleWorker([queue(runtime.redis, n) for n in QUEUE_NAMES], connection=runtime.redis,
                               serializer=JSONSerializer)
         # DEFAULT: always the first non-empty queue in the order given (not round robin, not random).

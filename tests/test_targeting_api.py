@@ -164,9 +164,16 @@ async def test_reaches_anyone_agrees_with_a_full_resolve(system: System) -> None
         {"groups": ["Nobody"], "geometry": POLYGON},
         {"geometry": POLYGON, "exclude": {"geometry": POLYGON}},
         {"groups": ["Staff"], "exclude": {"recipients": ["inside"]}},
+        {"groups": ["Staff", "Nobody"], "recipients": ["outside", "inside"]},
     ]
     with system.runtime.sessions() as session:
         for raw in targets:
             # A stored target may name someone deleted since: resolved as it is, not normalized again.
             target = raw if raw.get("recipients") == ["nobody-by-that-id"] else targeting.normalize_target(session, raw)
             assert targeting.reaches_anyone(session, target) is (targeting.count(session, target) > 0), raw
+            # The dispatch's first batch: exactly the lowest ids of the full resolve, where it applies.
+            first = targeting.first_ids(session, target, 2)
+            if "exclude" in target or "geometry" in target:
+                assert first is None, raw
+            else:
+                assert first is not None and list(first) == list(targeting.resolve(session, target)[:2]), raw
