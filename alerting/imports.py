@@ -10,9 +10,12 @@ external_id. Two runs of one import at once cannot both take a chunk: each chunk
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import update
@@ -22,7 +25,7 @@ from alerting import audit, directory
 from alerting.directory import ImportResult
 from alerting.errors import NotFound, ValidationError
 from alerting.models import PeopleImport, utcnow
-from alerting.recipient_input import RecipientInput, RowError, RowRejected, parse_csv
+from alerting.recipient_input import RecipientInput, RowError, RowRejected, iter_csv, parse_csv
 
 #: Rows per chunk: each chunk is one transaction and one step of the progress bar.
 CHUNK_ROWS = 1000
@@ -97,23 +100,46 @@ def report(found: PeopleImport) -> Report:
                   list(found.created_groups or []))
 
 
-def records(body: bytes) -> list[RecipientInput | RowError]:
-    """The file's records in line order: a good row, or the error that rejects it.
+def count_records(body: bytes) -> int:
+    """How many records the file holds, for the progress bar: a quick pass of the CSV reader alone
+    (checking rows is the slow part), counting what `iter_csv` yields: rows not blank, and rows
+    broken beyond reading. The header is not a record."""
+    reader = csv.reader(io.StringIO(body.decode("utf-8-sig"), newline=""))
+    next(reader, None)
+    count = 0
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return count
+        except csv.Error:
+            count += 1
+            continue
+        count += any(v.strip() for v in values)
 
-    The whole file is read first so a repeated external_id is caught across chunks too (the second
-    one is rejected, as in a one-shot import). Reading is deterministic, so a resumed run finds
-    the same records at the same positions.
-    """
-    rows, errors = parse_csv(body)
-    # The one-shot import's rule and message, applied to the whole file rather than per chunk.
-    rows = directory._drop_duplicates(rows, errors)
-    items: list[RecipientInput | RowError] = [*rows, *errors]
-    items.sort(key=lambda item: item.line or 0)
-    return items
+
+def without_repeats(items: Iterable[RecipientInput | RowError]) -> Iterator[RecipientInput | RowError]:
+    """The file's records with a repeated external_id rejected, across the whole file (as in a
+    one-shot import, with its message), not only within a chunk."""
+    first_seen: dict[str, int | None] = {}
+    for item in items:
+        if isinstance(item, RecipientInput):
+            if item.external_id in first_seen:
+                item = RowError(f"external_id {item.external_id!r} already appears on line {first_seen[item.external_id]}",
+                                field="external_id", value=item.external_id, line=item.line,
+                                external_id=item.external_id)
+            else:
+                first_seen[item.external_id] = item.line
+        yield item
 
 
 def run(sessions: sessionmaker[Session], import_id: int, *, chunk_rows: int = CHUNK_ROWS) -> dict[str, Any]:
-    """Import (or go on importing) a stored file; returns its progress. An ended import is left alone."""
+    """Import (or go on importing) a stored file; returns its progress. An ended import is left alone.
+
+    Rows are read and checked chunk by chunk, so the progress moves from the first second. Reading
+    is deterministic: a resumed run reads (and checks, which takes a while) the records already
+    done again, without importing them, to find where to go on and to know the ids they used.
+    """
     with sessions.begin() as session:
         found = get(session, import_id)
         if found.status in ENDED:
@@ -122,19 +148,22 @@ def run(sessions: sessionmaker[Session], import_id: int, *, chunk_rows: int = CH
         found.status = ImportStatus.RUNNING
         found.started_at = found.started_at or utcnow()
     try:
-        items = records(body)
+        records = without_repeats(iter_csv(body))
     except RowRejected as exc:
         where = f"Line {exc.error.line}: " if exc.error.line else ""
         return _end(sessions, import_id, ImportStatus.FAILED, f"{where}{exc.error.message}. Nothing was imported.")
     with sessions.begin() as session:
-        get(session, import_id).total = len(items)
-    for offset in range(start, len(items), chunk_rows):
-        part = items[offset:offset + chunk_rows]
+        get(session, import_id).total = max(count_records(body), start)
+    for _ in islice(records, start):
+        pass  # done before this run
+    offset = start
+    while part := list(islice(records, chunk_rows)):
         with sessions.begin() as session:
             if not _take(session, import_id, offset, len(part)):
                 return _progress(sessions, import_id)  # another run took this chunk and goes on
             result = _import_chunk(session, part, actor=actor, create_groups=create_groups)
             _add(get(session, import_id), result)
+        offset += len(part)
     return _end(sessions, import_id, ImportStatus.DONE)
 
 
@@ -170,6 +199,8 @@ def _end(sessions: sessionmaker[Session], import_id: int, status: ImportStatus, 
     with sessions.begin() as session:
         found = get(session, import_id)
         found.status, found.message, found.finished_at, found.body = status, message, utcnow(), None
+        if status == ImportStatus.DONE:
+            found.total = found.done  # the quick count and the reading agree; if not, the reading wins
         audit.record(session, found.created_by, f"import.{status}", "import", import_id, created=found.created,
                      updated=found.updated, rejected=found.rejected)
         return progress(found)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from alerting.contacts import ContactError, normalize_email, normalize_locale, normalize_phone
 
@@ -170,11 +171,19 @@ def _parse_groups(raw: Any, external_id: str) -> list[str]:
 
 def parse_csv(body: bytes) -> tuple[list[RecipientInput], list[RowError]]:
     """Read a CSV export (header row first). Line numbers are the file's: the header is line 1."""
+    rows, errors = [], []
+    for item in iter_csv(body):
+        (rows if isinstance(item, RecipientInput) else errors).append(item)
+    return rows, errors
+
+
+def iter_csv(body: bytes) -> Iterator[RecipientInput | RowError]:
+    """`parse_csv` one record at a time, in file order (a background import checks rows as it
+    goes, so its progress moves from the start). A file-wide fault raises RowRejected at once."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise RowRejected(RowError(f"the file is not UTF-8 text (byte {exc.start})")) from None
-    rows, errors = [], []
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [h.strip().lower() for h in next(reader)]
@@ -187,11 +196,18 @@ def parse_csv(body: bytes) -> tuple[list[RecipientInput], list[RowError]]:
     duplicates = sorted({h for h in header if header.count(h) > 1})
     if duplicates:
         raise RowRejected(RowError(f"the header repeats column(s) {', '.join(duplicates)}", line=1))
-    for line, values in _numbered_rows(reader, errors):
+    return _records(reader, header)
+
+
+def _records(reader: Any, header: list[str]) -> Iterator[RecipientInput | RowError]:
+    for line, values in _numbered_rows(reader):
+        if isinstance(values, RowError):
+            yield values
+            continue
         if not any(v.strip() for v in values):
             continue  # blank line
         if len(values) != len(header):
-            errors.append(RowError(f"has {len(values)} fields; the header has {len(header)}", line=line))
+            yield RowError(f"has {len(values)} fields; the header has {len(header)}", line=line)
             continue
         record: dict[str, Any] = {}
         extra, place = {}, {}
@@ -210,17 +226,16 @@ def parse_csv(body: bytes) -> tuple[list[RecipientInput], list[RowError]]:
                                         "lon": place.get("lon")}]
             row = parse_recipient(record, line=line)
             row.replace_locations = False
-            rows.append(row)
+            yield row
         except RowRejected as exc:
             exc.error.line = line
             if exc.error.field and exc.error.field.startswith("locations[0]."):
                 exc.error.field = exc.error.field.removeprefix("locations[0].").replace("label", "location_label")
-            errors.append(exc.error)
-    return rows, errors
+            yield exc.error
 
 
-def _numbered_rows(reader: Any, errors: list[RowError]) -> Iterator[tuple[int, list[str]]]:
-    """Yield (first line of the record, fields); a record broken beyond reading is reported and skipped."""
+def _numbered_rows(reader: Any) -> Iterator[tuple[int, list[str] | RowError]]:
+    """Yield (first line of the record, fields); a record broken beyond reading yields its error instead."""
     while True:
         start = reader.line_num + 1
         try:
@@ -228,6 +243,6 @@ def _numbered_rows(reader: Any, errors: list[RowError]) -> Iterator[tuple[int, l
         except StopIteration:
             return
         except csv.Error as exc:
-            errors.append(RowError(f"is not valid CSV ({exc})", line=start))
+            yield start, RowError(f"is not valid CSV ({exc})", line=start)
             continue
         yield start, values

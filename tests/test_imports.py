@@ -8,6 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, func, select
 
 from alerting import directory, imports
+from alerting.recipient_input import iter_csv
 from alerting.models import AuditEntry, Base, PeopleImport, Recipient
 from ops import jobs
 from ops.queues import BULK, queue
@@ -134,3 +135,8 @@ def test_the_imports_table_matches_its_model(database_url: str) -> None:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()
     assert [d for d in differences if "imports" in repr(d)] == []
+
+
+def test_the_quick_count_agrees_with_the_rows_read() -> None:
+    body = people_csv(30).replace(b"\nP-0010,", b"\n\n  ,  \nP-0010,") + b'P-0031,"unclosed\n\nP-0032,x,y\n'
+    assert imports.count_records(body) == len(list(imports.without_repeats(iter_csv(body)))) == 31
