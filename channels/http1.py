@@ -5,8 +5,12 @@ a worker showed ~40% of its CPU per message inside aiohttp's client machinery (b
 `ClientRequest`, auto headers, the payload registry, `ClientResponse`), not in the network.
 Here a request is bytes the caller prepared once (request line, headers, body), written to a pooled
 connection; the answer is parsed by llhttp through `httptools` (the parser uvicorn uses), which
-handles Content-Length, chunked and read-until-close bodies. (CPU per `LeanMessages.create`, before
-and after: measured once `channels/twilio_lean.py` uses this client.)
+handles Content-Length, chunked and read-until-close bodies. Measured: CPU per `LeanMessages.create`
+(`time.process_time()` in the client process only, against a bare aiohttp server in another
+process, 100 in flight, 3 x 20,000 messages, 2 cores under other load) went from 96-157 µs
+(median ~120) through aiohttp's session to 28-43 µs (median ~37) through this client, with asyncio's
+loop or uvloop alike. What remains is mostly the kernel's send/recv, the event loop, the timeout's
+timer and JSON.
 
 What it does: one pool per origin (scheme, host, port) with at most `limit` open connections
 (callers beyond that queue and are served first come, first served); keep-alive reuse; a
@@ -329,8 +333,9 @@ class Http1Pool:
             if not waiter.done():
                 waiter.set_exception(PoolClosed("the pool was closed"))
         connections = [*self._idle, *self._busy]
-        self._idle.clear()
-        for connection in connections:
+        while self._idle:
+            self._retire(self._idle.pop())
+        for connection in connections:  # a request running on one fails, and retires it
             if connection._waiter is not None:
                 connection._fail(PoolClosed("the pool was closed while the request ran"))
             connection.close()
@@ -377,6 +382,9 @@ class Http1Pool:
 
     async def _connect(self) -> _Connection:
         """Open a connection in a slot already counted in `_open`; frees the slot if that fails."""
+        if self._closing:
+            self._free_slot()
+            raise PoolClosed("the pool is closed")
         try:
             async with asyncio.timeout(self.connect_timeout):
                 _, connection = await asyncio.get_running_loop().create_connection(

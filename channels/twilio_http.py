@@ -24,6 +24,9 @@ from twilio.http import HttpClient
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
+from yarl import URL
+
+from channels.http1 import CONNECT_TIMEOUT, Http1Client, Http1Pool
 
 _logger = logging.getLogger(__name__)
 
@@ -90,6 +93,22 @@ class RebasedAsyncTwilioHttpClient(AsyncTwilioHttpClient):
             cookie_jar=aiohttp.DummyCookieJar(),
         )
         self._auth_cache: tuple[tuple[str, str], str] | None = None
+        self.max_connections = max_connections
+        #: The session as built here: `LeanMessages` mirrors it only while it is still this one.
+        self.own_session = self.session
+        self._http1: Http1Client | None = None
+
+    def http1_pool(self, url: URL) -> Http1Pool:
+        """The lean HTTP/1.1 pool for `url`'s origin (`channels.twilio_lean`), with this client's
+        connection limit and timeout; made on first use and closed with the session."""
+        if self._http1 is None:
+            total = self.session.timeout.total or self.timeout
+            # aiohttp's session has only a total timeout; connecting gets at most 10 s of it.
+            self._http1 = Http1Client(limit_per_origin=self.max_connections, timeout=total,
+                                      connect_timeout=min(CONNECT_TIMEOUT, total))
+        if url.scheme not in ("http", "https") or not url.raw_host:
+            raise ValueError(f"url must be an http:// or https:// URL, got {str(url)!r}")
+        return self._http1.pool(url.scheme, url.raw_host, url.port)
 
     def _authorization(self, auth: tuple[str, str]) -> str:
         # One client usually serves one account: keep the last encoded header.
@@ -140,8 +159,10 @@ class RebasedAsyncTwilioHttpClient(AsyncTwilioHttpClient):
             return Response(response.status, text, response.headers)
 
     async def close(self) -> None:
-        """Close the session and its connections."""
+        """Close the session, the lean pools, and their connections."""
         await self.session.close()
+        if self._http1 is not None:
+            await self._http1.aclose()
 
     async def __aexit__(self, *excinfo: object) -> None:
         await self.close()

@@ -3,12 +3,16 @@ answers the same way (receipts for success, Twilio errors, garbage)."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
+import zlib
 
+import aiohttp
 import pytest
 from twilio.rest import Client
 
 from channels.base import Outbound, Outcome
+from channels.http1 import PoolClosed
 from channels.twilio_http import RebasedAsyncTwilioHttpClient
 from channels.twilio_lean import LeanMessages
 from channels.twilio_sms import TwilioSms
@@ -23,18 +27,20 @@ class RawServer:
     def __init__(self) -> None:
         self.requests: list[bytes] = []
         self.answer: tuple[int, bytes] = (201, OK)
+        self.answer_headers = b""
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            head = await reader.readuntil(b"\r\n\r\n") if not reader.at_eof() else b""
-            if not head:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:  # the client closed its connection
                 break
             length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
                            if line.lower().startswith(b"content-length:")), 0)
             self.requests.append(head + await reader.readexactly(length))
             status, body = self.answer
-            writer.write(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                         % (status, len(body), body))
+            writer.write(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s"
+                         % (status, self.answer_headers, len(body), body))
             await writer.drain()
         writer.close()
 
@@ -68,9 +74,46 @@ async def test_lean_requests_are_the_official_clients_byte_for_byte(kwargs: dict
         finally:
             await http.close()
     assert len(server.requests) == 2
-    assert server.requests[0] == server.requests[1]
-    assert server.requests[0].startswith(f"POST /sandbox/twilio/2010-04-01/Accounts/{SID}/Messages.json ".encode())
+    assert server.requests[0] == server.requests[1]  # the whole head (every header, in order) and the body
+    head = server.requests[0].split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert head[0] == f"POST /sandbox/twilio/2010-04-01/Accounts/{SID}/Messages.json HTTP/1.1".encode()
+    names = [line.split(b":", 1)[0] for line in head[1:]]
+    assert names == [b"Host", b"Content-Type", b"Accept", b"User-Agent", b"X-Twilio-Client", b"Accept-Charset",
+                     b"Authorization", b"Accept-Encoding", b"Content-Length"]
     assert (lean.sid, lean.status) == (official.sid, official.status)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_lean_reads_compressed_answers_as_the_official_client_does(encoding: str) -> None:
+    compress = gzip.compress if encoding == "gzip" else zlib.compress
+    server = RawServer()
+    server.answer = (201, compress(OK))
+    server.answer_headers = f"Content-Encoding: {encoding}\r\n".encode()
+    async with server as base:
+        http = RebasedAsyncTwilioHttpClient(base)
+        client = Client(SID, TOKEN, http_client=http)
+        try:
+            official = await client.messages.create_async(**MESSAGES[0])
+            lean = await LeanMessages(client, http).create(**MESSAGES[0])
+        finally:
+            await http.close()
+    assert lean.sid == official.sid == "SM" + "1" * 32
+    assert lean.status == official.status == "queued"
+
+
+async def test_lean_pool_has_the_sessions_limit_and_closes_with_the_client() -> None:
+    server = RawServer()
+    async with server as base:
+        http = RebasedAsyncTwilioHttpClient(base, max_connections=7, timeout=12.0)
+        lean = LeanMessages.for_client(Client(SID, TOKEN, http_client=http))
+        assert lean is not None
+        assert (lean._pool.limit, lean._pool.timeout) == (7, 12.0)
+        await lean.create(**MESSAGES[0])
+        assert lean._pool.open_connections == 1
+        await http.close()
+        assert lean._pool.open_connections == 0
+        with pytest.raises(PoolClosed):
+            await lean.create(**MESSAGES[0])
 
 
 @pytest.mark.parametrize("answer, outcome, code", [
@@ -112,6 +155,20 @@ async def test_the_lean_path_steps_aside_for_clients_it_cannot_mirror() -> None:
         assert LeanMessages.for_client(Client(SID, TOKEN, http_client=http)) is not None
         assert LeanMessages.for_client(Client(SID, TOKEN, http_client=custom)) is None
         assert LeanMessages.for_client(Client(SID, TOKEN, http_client=http, edge="sydney")) is None
+        # Settings the official path (aiohttp) would honour and the lean pool would not.
+        http.proxy_url = "http://proxy.invalid:3128"
+        assert LeanMessages.for_client(Client(SID, TOKEN, http_client=http)) is None
+        http.proxy_url = None
+        http.session.headers["X-Extra"] = "1"
+        assert LeanMessages.for_client(Client(SID, TOKEN, http_client=http)) is None
+        del http.session.headers["X-Extra"]
+        own, http.session = http.session, aiohttp.ClientSession(trust_env=True)
+        try:
+            assert LeanMessages.for_client(Client(SID, TOKEN, http_client=http)) is None
+        finally:
+            await http.session.close()
+            http.session = own
+        assert LeanMessages.for_client(Client(SID, TOKEN, http_client=http)) is not None
     finally:
         await http.close()
         await custom.close()

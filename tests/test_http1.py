@@ -112,7 +112,7 @@ async def test_keep_alive_reuses_one_connection() -> None:
         finally:
             await pool.aclose()
     assert bodies == [b"answer %d" % i for i in range(5)]
-    assert server.connections == 1
+    assert server.connections == 1 and pool.open_connections == 0
     assert server.requests[0] == (b"POST /m?x=0 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-N: 1\r\nContent-Length: 3\r\n\r\nn=0"
                                   % port)
 
