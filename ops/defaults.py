@@ -34,3 +34,10 @@ RESPONSE_LINK_MAX_AGE_S = 14 * 24 * 3600
 #: (a dispatch desk must never be signed out when an alert has to go).
 SESSION_HOURS = 12
 TRUSTED_SESSION_DAYS = 30
+
+#: The periodic sweep (ops/sweep.py): how often it looks for messages left behind (a lost job, a
+#: dead worker's claim, a lost status callback). Each look is a few indexed queries and a read of RQ.
+SWEEP_INTERVAL_S = 30
+#: How long an SMS or call may stay `queued`/`sent` after its last news before the sweep asks the
+#: provider: callbacks normally come within seconds; ten minutes leaves slow carriers alone.
+STATUS_QUERY_AFTER_S = 600

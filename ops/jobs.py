@@ -177,7 +177,11 @@ def send_scheduled(alert_id: int, at: str) -> dict:
 def ensure_scheduled_jobs(rt: Runtime) -> int:
     """Make sure every scheduled alert has its job (Redis may have lost it); one already past its
     time is due at once. Returns how many jobs were (re)created. Idempotent: job ids are
-    deterministic and a job sends only an alert still scheduled for its time."""
+    deterministic and a job sends only an alert still scheduled for its time. The periodic sweep
+    (ops/sweep.py) is armed here too: at start-up, and by the web process's safety net should Redis
+    or RQ's scheduler lose its chain."""
+    from ops import sweep
+    sweep.schedule_sweep(rt.redis, rt.settings.sweep_interval_s)
     with rt.sessions.begin() as session:
         pending = launching.scheduled(session)
     made = sum(RQSendScheduler(rt.redis).schedule_send(alert_id, at, urgent=not drill)

@@ -93,6 +93,10 @@ class Settings:
     #: and the text of replies older than `retention_days_bodies` blanked. None: kept for ever.
     retention_days_deliveries: int | None = None
     retention_days_bodies: int | None = None
+    #: The periodic sweep (ops/sweep.py): seconds between runs, and how long an SMS or call may stay
+    #: queued/sent after its last news before the provider is asked for its status.
+    sweep_interval_s: int = defaults.SWEEP_INTERVAL_S
+    status_query_after_s: int = defaults.STATUS_QUERY_AFTER_S
     extra: Mapping[str, str] = field(default_factory=dict)
 
     # ---- derived values -------------------------------------------------------------------
@@ -226,6 +230,8 @@ class Settings:
             map_tile_url=text("MAP_TILE_URL"),
             retention_days_deliveries=number("RETENTION_DAYS_DELIVERIES", 0, 1) or None,
             retention_days_bodies=number("RETENTION_DAYS_BODIES", 0, 1) or None,
+            sweep_interval_s=number("SWEEP_INTERVAL_S", defaults.SWEEP_INTERVAL_S, 1),
+            status_query_after_s=number("STATUS_QUERY_AFTER_S", defaults.STATUS_QUERY_AFTER_S, 1),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -270,5 +276,7 @@ class Settings:
             "MAP_TILE_URL": self.map_tile_url,
             "RETENTION_DAYS_DELIVERIES": str(self.retention_days_deliveries) if self.retention_days_deliveries else None,
             "RETENTION_DAYS_BODIES": str(self.retention_days_bodies) if self.retention_days_bodies else None,
+            "SWEEP_INTERVAL_S": str(self.sweep_interval_s),
+            "STATUS_QUERY_AFTER_S": str(self.status_query_after_s),
         }
         return {f"TOCSIN_{k}": v for k, v in pairs.items() if v is not None}

@@ -44,7 +44,8 @@ def scheduled_jobs(system: System) -> dict[str, datetime]:
     for name in QUEUE_NAMES:
         registry = ScheduledJobRegistry(queue=queue(system.runtime.redis, name))
         for job_id in registry.get_job_ids():
-            found[job_id] = registry.get_scheduled_time(job_id)
+            if not job_id.startswith("sweep-"):  # the periodic sweep (ops/sweep.py), always armed
+                found[job_id] = registry.get_scheduled_time(job_id)
     return found
 
 
