@@ -14,18 +14,25 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerting import audit, directory
 from alerting.directory import ImportResult
 from alerting.errors import NotFound, ValidationError
 from alerting.models import PeopleImport, utcnow
-from alerting.recipient_input import RecipientInput, RowError, RowRejected, iter_csv, parse_csv
+from alerting.recipient_input import (
+    RecipientInput,
+    RowError,
+    RowRejected,
+    iter_csv,
+    parse_csv,
+)
 
 #: Rows per chunk: each chunk is one transaction and one step of the progress bar.
 CHUNK_ROWS = 1000
@@ -33,6 +40,11 @@ CHUNK_ROWS = 1000
 MAX_KEPT_ERRORS = 5000
 #: Largest file stored for an import: about 100,000 people with a few columns each.
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
+#: Days an ended import's report is kept (its rejected rows name people); older ones go when a new
+#: import is made.
+KEEP_REPORTS_DAYS = 30
+#: Imports the upload page lists, newest first.
+RECENT = 10
 
 
 class ImportStatus(StrEnum):
@@ -62,12 +74,26 @@ def check_file(body: bytes) -> None:
 def create(session: Session, body: bytes, *, filename: str, create_groups: bool, actor: str) -> PeopleImport:
     """Store a checked file as a queued import; the caller enqueues its job after the commit."""
     check_file(body)
+    _forget_old(session)
     found = PeopleImport(status=ImportStatus.QUEUED, filename=filename[:300], body=body,
                          create_groups=create_groups, created_by=actor, errors=[], created_groups=[])
     session.add(found)
     session.flush()
     audit.record(session, actor, "import.create", "import", found.id, bytes=len(body), create_groups=create_groups)
     return found
+
+
+def _forget_old(session: Session) -> None:
+    cutoff = utcnow() - timedelta(days=KEEP_REPORTS_DAYS)
+    session.execute(delete(PeopleImport).where(PeopleImport.status.in_(list(ENDED)),
+                                               PeopleImport.finished_at < cutoff))
+
+
+def recent(session: Session, limit: int = RECENT) -> list[dict[str, Any]]:
+    """The latest imports, for the upload page: so one left running can be found again."""
+    found = session.scalars(select(PeopleImport).order_by(PeopleImport.id.desc()).limit(limit))
+    return [{**progress(i), "filename": i.filename, "created_by": i.created_by, "created_at": i.created_at}
+            for i in found]
 
 
 def get(session: Session, import_id: int) -> PeopleImport:
@@ -189,7 +215,9 @@ def _add(found: PeopleImport, result: ImportResult) -> None:
     found.rejected += result.rejected
     room = MAX_KEPT_ERRORS - len(found.errors or [])
     if room > 0 and result.errors:
-        found.errors = [*(found.errors or []), *(e.as_dict() for e in result.errors[:room])]
+        # Without the refused value itself (the message quotes what the report needs): less personal data kept.
+        found.errors = [*(found.errors or []),
+                        *({k: v for k, v in e.as_dict().items() if k != "value"} for e in result.errors[:room])]
     if result.created_groups:
         found.created_groups = [*(found.created_groups or []), *result.created_groups]
 

@@ -40,15 +40,15 @@ NOTICES = {
 
 
 def _form_page(request: web.Request, *, file_error: str = "", create_groups: bool = False,
-               status: int = 200) -> web.Response:
+               recent: list | None = None, status: int = 200) -> web.Response:
     return render(request, "people_import.html", {
-        "file_error": file_error, "create_groups": create_groups, "example": EXAMPLE_CSV,
+        "recent": recent or [], "file_error": file_error, "create_groups": create_groups, "example": EXAMPLE_CSV,
         "known_columns": KNOWN_COLUMNS, "location_columns": LOCATION_COLUMNS, "max_mb": MAX_MB}, status=status)
 
 
 async def import_page(request: web.Request) -> web.Response:
     require_page(request, Role.OPERATOR)
-    return _form_page(request)
+    return _form_page(request, recent=await in_transaction(request, imports.recent))
 
 
 async def _enqueue(request: web.Request, import_id: int) -> str:

@@ -303,6 +303,8 @@ async def test_an_import_page_answers_its_poll_and_only_to_operators(system: Sys
         assert (progress["status"], progress["percent"], progress["created"], progress["rejected"]) == ("done", 100, 3, 1)
         status, page = await _page(client, url)
         assert 'id="resume-form"' not in page and "imports.js" not in page
+        status, page = await _page(client, f"{system.base_url}/recipients/import")  # found again from the form
+        assert f'<a href="{url.removeprefix(system.base_url)}">people.csv</a>' in page
     async with await console_user(system.runtime, system.base_url, "viewer") as client:
         for path in ("", "/progress"):
             status, page = await _page(client, url + path)

@@ -2,14 +2,16 @@
 the per-row report at the end, and a worker dying mid-file costing neither people nor duplicates."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, func, select
 
 from alerting import directory, imports
+from alerting.models import AuditEntry, Base, PeopleImport, Recipient, utcnow
 from alerting.recipient_input import iter_csv
-from alerting.models import AuditEntry, Base, PeopleImport, Recipient
 from ops import jobs
 from ops.queues import BULK, queue
 from ops.runtime import Runtime
@@ -65,6 +67,7 @@ def test_the_job_imports_in_chunks_and_reports_each_bad_row(runtime: Runtime, mo
     assert [(e["line"], e["field"]) for e in report.errors] == sorted(BAD_LINES.items())
     assert "already appears on line 4" in report.errors[1]["message"]  # a repeat across chunks is caught
     assert report.created_groups == ["Staff"]
+    assert all("value" not in e for e in report.errors)  # the message says enough; the value is not kept
     assert _people(runtime) == 37
 
 
@@ -140,3 +143,14 @@ def test_the_imports_table_matches_its_model(database_url: str) -> None:
 def test_the_quick_count_agrees_with_the_rows_read() -> None:
     body = people_csv(30).replace(b"\nP-0010,", b"\n\n  ,  \nP-0010,") + b'P-0031,"unclosed\n\nP-0032,x,y\n'
     assert imports.count_records(body) == len(list(imports.without_repeats(iter_csv(body)))) == 31
+
+
+def test_reports_are_kept_for_a_while_then_go(runtime: Runtime) -> None:
+    old, fresh = _stored(runtime, people_csv(3)), _stored(runtime, people_csv(3))
+    for import_id in (old, fresh):
+        imports.run(runtime.sessions, import_id)
+    with runtime.sessions.begin() as session:
+        imports.get(session, old).finished_at = utcnow() - timedelta(days=imports.KEEP_REPORTS_DAYS + 1)
+    running = _stored(runtime, people_csv(3))  # a new import clears reports past their time
+    with runtime.sessions.begin() as session:
+        assert [i["id"] for i in imports.recent(session)] == [running, fresh]
