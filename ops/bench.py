@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="N = 10,000 only")
     parser.add_argument("--latency-ms", type=int, default=LATENCY_MS, help="sandbox API latency (default 100)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a Tocsin setting for the sms and channels scenarios, without its TOCSIN_ prefix "
+                             "(repeatable), e.g. --set BATCH_SIZE=500")
     parser.add_argument("--no-callbacks", action="store_true",
                         help="the sandbox sends no status callbacks in the sms and channels scenarios")
     parser.add_argument("--loop-sample", type=int, default=LOOP_SAMPLE)
@@ -157,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, _stop)
     sizes = [int(s) for s in args.n.split(",")] if args.n else [SIZES[0]] if args.quick else list(SIZES)
+    if any("=" not in item for item in args.set):
+        parser.error("--set takes NAME=VALUE, e.g. --set BATCH_SIZE=500")
+    extra = dict(item.split("=", 1) for item in args.set)
     scenarios = set(args.scenarios or SCENARIOS)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     runs = OUT / "runs" / stamp
@@ -178,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         if "sms" in scenarios:
             done(tocsin_row("sms", run_alert(n, latency_ms=args.latency_ms, workers=args.workers, root=runs / "sms",
-                                             callbacks=not args.no_callbacks)))
+                                             callbacks=not args.no_callbacks, settings=extra)))
     if scenarios & {"loop", "pool", "ceiling"}:
         from ops.bench_baselines import Sandbox, measure
         with Sandbox(runs / "baselines-sandbox.log") as sandbox:
@@ -195,12 +201,12 @@ def main(argv: list[str] | None = None) -> int:
                           None, client_peak_rss_mb=measured["peak_rss_mb"], errors=measured["errors"]))
     if "sms-0ms" in scenarios:
         done(tocsin_row("sms-0ms", run_alert(sizes[0], latency_ms=0, workers=args.workers, root=runs / "sms-0ms",
-                                                 callbacks=False)))
+                                                 callbacks=False, settings=extra)))
     for n in sizes:
         if "channels" in scenarios:
             done(tocsin_row("channels", run_alert(n, latency_ms=args.latency_ms, workers=args.workers, root=runs,
                                                   callbacks=not args.no_callbacks,
-                                                  channels=("sms", "voice", "email", "push"))))
+                                                  channels=("sms", "voice", "email", "push"), settings=extra)))
     if "targeting" in scenarios:
         from ops.bench_targeting import run_targeting_benchmarks
         report["other"]["targeting"] = run_targeting_benchmarks(runs)

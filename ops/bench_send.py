@@ -128,7 +128,10 @@ RECORD_WAIT_S = 180
 
 
 def run_alert(n: int, *, latency_ms: int, workers: int, root: Path, callbacks: bool = True,
-              channels: tuple[str, ...] = ("sms",), record_wait_s: float = RECORD_WAIT_S) -> dict[str, Any]:
+              channels: tuple[str, ...] = ("sms",), record_wait_s: float = RECORD_WAIT_S,
+              settings: dict[str, str] | None = None) -> dict[str, Any]:
+    """One alert to N people through a fresh `tocsin serve`; `settings` are extra TOCSIN_* values
+    for it (e.g. {"BATCH_SIZE": "500"}), recorded in the result."""
     name = "-".join(channels)
     data_dir = root / f"{name}-{n}"
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -139,6 +142,7 @@ def run_alert(n: int, *, latency_ms: int, workers: int, root: Path, callbacks: b
                 "TOCSIN_TWILIO_FROM": "+15005550006", "TOCSIN_LOG_LEVEL": "WARNING",
                 "TOCSIN_TWILIO_API_BASE": f"http://127.0.0.1:{sandbox_port}/sandbox/twilio",
                 "TOCSIN_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}"})
+    env.update({f"TOCSIN_{k}": v for k, v in (settings or {}).items()})
     logs = (data_dir / "sandbox.log").open("w"), (data_dir / "serve.log").open("w")
     sandbox = subprocess.Popen([sys.executable, "-m", "ops.cli", "sandbox", "--port", str(sandbox_port),
                                 "--smtp-port", str(smtp_port)],
@@ -198,6 +202,7 @@ def run_alert(n: int, *, latency_ms: int, workers: int, root: Path, callbacks: b
                        for c in channels}
         return {
             "benchmark": name, "recipients": n, "latency_ms": latency_ms, "workers": workers,
+            "settings": settings or {},
             "import_s": round(import_s, 2),
             "time_to_first_message_s": round(first - wall_at_send, 3),
             "handed_over_s": round(handed_s, 2),
