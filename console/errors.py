@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from alerting.errors import Conflict, NotFound, PermissionDenied, TocsinError, ValidationError
+from console.session import WEBHOOK_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ PAGE_MESSAGES = {
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.path.startswith(WEBHOOK_PREFIX):  # a provider, never a person: no page, and no look further
+        return await _json_errors(request, handler)
     if _wants_page(request):
         return await _page_errors(request, handler)
     return await _json_errors(request, handler)

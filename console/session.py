@@ -25,9 +25,12 @@ from console.keys import OPERATOR, RUNTIME
 COOKIE = "tocsin_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+#: Provider webhooks: signed by the provider (console/hooks_twilio.py), never a browser's. The
+#: middlewares step aside for them first thing: two status callbacks arrive per SMS sent.
+WEBHOOK_PREFIX = "/hooks/"
 #: Paths that are not the console: each authenticates its own way (bearer tokens, provider
 #: signatures, signed links, launch secrets) or is public.
-NOT_CONSOLE = ("/hooks/", "/r/", "/p/", "/static/", "/sw.js", "/push/", "/healthz", "/sandbox/", "/launch/",
+NOT_CONSOLE = (WEBHOOK_PREFIX, "/r/", "/p/", "/static/", "/sw.js", "/push/", "/healthz", "/sandbox/", "/launch/",
                "/api/v1/launch/", "/favicon.ico", "/subscribe", "/cap/", "/readyz", "/metrics")
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 #: The sign-in form's token stays valid this long (a sign-in page left open on a desk all day).
@@ -56,7 +59,8 @@ def is_console_path(path: str) -> bool:
 @web.middleware
 async def session_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Load the operator (if any) and refuse console writes without the session's CSRF token."""
-    if not is_console_path(request.path):
+    path = request.path
+    if path.startswith(WEBHOOK_PREFIX) or not is_console_path(path):
         return await handler(request)
     token = request.cookies.get(COOKIE)
     operator = await in_transaction(request, lambda s: users.operator_for(s, token)) if token else None
