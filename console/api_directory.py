@@ -7,6 +7,7 @@ from alerting import directory
 from alerting.errors import ValidationError
 from alerting.recipient_input import RowRejected, parse_csv, parse_recipient
 from alerting.statuses import Role
+from console import api_imports
 from console.auth import require
 from console.db import in_transaction
 from console.errors import read_json
@@ -44,10 +45,13 @@ async def create_recipients(request: web.Request) -> web.Response:
 
 
 async def import_recipients(request: web.Request) -> web.Response:
-    """CSV with a header row; rows whose external_id exists update that person."""
+    """CSV with a header row; rows whose external_id exists update that person (`?async=1`: in the background)."""
     actor = require(request, Role.OPERATOR)
+    body = await request.read()
+    if _flag(request, "async"):  # stored and imported by a worker; GET /api/v1/imports/{id} follows it
+        return await api_imports.start_import(request, body, actor=actor, create_groups=_flag(request, "create_groups"))
     try:
-        rows, errors = parse_csv(await request.read())
+        rows, errors = parse_csv(body)
     except RowRejected as exc:
         raise ValidationError(exc.error.message, errors=[exc.error.as_dict()]) from None
     result = await in_transaction(request, lambda s: directory.upsert_recipients(

@@ -8,23 +8,17 @@ report. Everything here needs the operator role, like the import itself.
 """
 from __future__ import annotations
 
-import logging
-
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from alerting import imports
 from alerting.errors import ValidationError
 from alerting.recipient_input import KNOWN_COLUMNS, LOCATION_COLUMNS, RowRejected
 from alerting.statuses import Role
-from console.db import in_thread, in_transaction
-from console.keys import RUNTIME
+from console.api_imports import queue_import
+from console.db import in_transaction
 from console.paths import path_id
 from console.render import render
 from console.session import require_page
-from ops.jobs import enqueue_import
-
-log = logging.getLogger(__name__)
 
 #: What the import page shows as the expected columns.
 EXAMPLE_CSV = ("external_id,name,phone,email,locale,groups,lat,lon,location_label,department\n"
@@ -33,8 +27,8 @@ EXAMPLE_CSV = ("external_id,name,phone,email,locale,groups,lat,lon,location_labe
                "F0002,Ben Okafor,(202) 555-0101,,fr,Faculty,,,,Library\n")
 MAX_MB = imports.MAX_IMPORT_BYTES // (1024 * 1024)
 NOTICES = {
-    "resumed": "The import was queued again; it goes on from where it stopped.",
-    "running": "The import is already queued or running.",
+    "queued": "The import was queued again; it goes on from where it stopped.",
+    "already": "The import is already queued or running.",
     "unqueued": "The job queue cannot be reached: the import is stored and waits. Resume it in a moment.",
 }
 
@@ -49,17 +43,6 @@ def _form_page(request: web.Request, *, file_error: str = "", create_groups: boo
 async def import_page(request: web.Request) -> web.Response:
     require_page(request, Role.OPERATOR)
     return _form_page(request, recent=await in_transaction(request, imports.recent))
-
-
-async def _enqueue(request: web.Request, import_id: int) -> str:
-    """Hand the import to the workers: the notice to show. If Redis is away the import waits
-    (stored, queued in the database) and its page offers to resume it."""
-    try:
-        queued = await in_thread(request, enqueue_import, request.app[RUNTIME].redis, import_id)
-    except RedisError:
-        log.warning("import %s stored but not queued: Redis is unreachable", import_id)
-        return "unqueued"
-    return "resumed" if queued else "running"
 
 
 async def import_submit(request: web.Request) -> web.Response:
@@ -84,7 +67,7 @@ async def import_submit(request: web.Request) -> web.Response:
         where = f"Line {exc.error.line}: " if exc.error.line else ""
         return _form_page(request, file_error=f"{where}{exc.error.message}. Nothing was imported.",
                           create_groups=create_groups, status=422)
-    notice = await _enqueue(request, found.id)
+    notice = await queue_import(request, found.id)
     raise web.HTTPSeeOther(f"/recipients/imports/{found.id}" + ("?done=unqueued" if notice == "unqueued" else ""))
 
 
@@ -119,7 +102,7 @@ async def import_resume(request: web.Request) -> web.Response:
     require_page(request, Role.OPERATOR)
     import_id = path_id(request, "import_id")
     ended = await in_transaction(request, lambda s: imports.get(s, import_id).status in imports.ENDED)
-    notice = "" if ended else await _enqueue(request, import_id)
+    notice = "" if ended else await queue_import(request, import_id)
     raise web.HTTPSeeOther(f"/recipients/imports/{import_id}" + (f"?done={notice}" if notice else ""))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from console import (api_alerts, api_cap, api_directory, api_keywords, api_privacy, public_signup, api_escalation, api_geo, api_providers, api_push, health,
+from console import (api_alerts, api_cap, api_directory, api_imports, api_keywords, api_privacy, public_signup, api_escalation, api_geo, api_providers, api_push, health,
                      hooks_twilio, hooks_voice, metrics_routes, pages_admin, pages_alerts, pages_auth, pages_compose,
                      pages_directory, pages_home, pages_quick_launch, pages_schedule, pages_templates,
                      respond_pages)
@@ -48,6 +48,7 @@ def setup_routes(app: web.Application) -> None:
     # JSON API (bearer tokens)
     app.router.add_post("/api/v1/recipients", api_directory.create_recipients)
     app.router.add_post("/api/v1/recipients/import", api_directory.import_recipients)
+    app.router.add_get("/api/v1/imports/{import_id}", api_imports.get_import)
     app.router.add_get("/api/v1/recipients/{external_id}", api_directory.get_recipient)
     app.router.add_get("/api/v1/groups", api_directory.list_groups)
     app.router.add_post("/api/v1/groups", api_directory.create_group)

@@ -15,7 +15,7 @@ from alerting.recipient_input import iter_csv
 from ops import jobs
 from ops.queues import BULK, queue
 from ops.runtime import Runtime
-from tests.conftest import run_worker_burst
+from tests.conftest import System, make_token, run_worker_burst
 
 BAD_LINES = {7: "phone", 15: "external_id", 26: "lat"}
 
@@ -154,3 +154,22 @@ def test_reports_are_kept_for_a_while_then_go(runtime: Runtime) -> None:
     running = _stored(runtime, people_csv(3))  # a new import clears reports past their time
     with runtime.sessions.begin() as session:
         assert [i["id"] for i in imports.recent(session)] == [running, fresh]
+
+
+async def test_the_api_imports_in_the_background_when_asked(system: System) -> None:
+    started = await system.call("POST", "/api/v1/recipients/import?async=1&create_groups=true&filename=staff.csv",
+                                data=people_csv(30), expect=202)
+    assert started == {"id": started["id"], "status": "queued", "queued": True, "url": f"/api/v1/imports/{started['id']}"}
+    waiting = await system.call("GET", started["url"], expect=200)
+    assert (waiting["status"], waiting["done"], waiting["ended"]) == ("queued", 0, False) and "errors" not in waiting
+    await system.drain()
+    ended = await system.call("GET", started["url"], expect=200)
+    assert (ended["status"], ended["percent"], ended["created"], ended["rejected"]) == ("done", 100, 27, 3)
+    assert [(e["line"], e["field"]) for e in ended["errors"]] == sorted(BAD_LINES.items())
+    assert ended["created_groups"] == ["Staff"]
+    refused = await system.call("POST", "/api/v1/recipients/import?async=1", data=b"name\nAnn\n", expect=422)
+    assert "external_id" in refused["error"]["message"]
+    viewer = make_token(system.runtime, "viewer")
+    async with system.api.get(f"{system.base_url}{started['url']}", headers={"Authorization": f"Bearer {viewer}"}) as response:
+        assert response.status == 403
+    await system.call("GET", "/api/v1/imports/999999", expect=404)
