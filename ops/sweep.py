@@ -14,12 +14,8 @@ database says is unfinished with what RQ still holds, and asks the provider abou
    still resolving its recipients whose dispatch job is gone;
 4. an alert `sending` with nothing left waiting is marked `sent`;
 5. SMS and calls still `queued`/`sent` TOCSIN_STATUS_QUERY_AFTER_S after anything last happened to
-   them are looked up through the official Twilio client (`messages(sid).fetch_async()`,
-   `calls(sid).fetch_async()`), at most STATUS_QUERIES_PER_SWEEP a run, STATUS_QUERY_CONCURRENCY at
-   a time and STATUS_QUERY_RATE a second, and the answers applied as callbacks are
-   (`deliveries.apply_statuses`: forward only). A message whose status the provider still does not
-   confirm after STATUS_QUERIES_MAX queries (or that it does not know) is marked `status-unknown`
-   with the reason, and not asked about again.
+   them are looked up at the provider and the answers applied as callbacks are, forward only
+   (ops/status_queries.py).
 
 Every step is idempotent: a claim decides who sends, so a batch enqueued twice is sent once. Runs
 do not overlap (a Redis lock), and each period has one job id, so however many processes arm the
@@ -29,31 +25,23 @@ once per period. While RQ's scheduler fails over, the sweep waits with everythin
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 from redis import Redis
 from redis.exceptions import LockError
 from rq.exceptions import DeserializationError, DuplicateJobError
 from rq.job import Job, parse_job_id
 from rq.registry import DeferredJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
-from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.rest import Client
 
 from alerting import sweep as stuck
-from alerting.deliveries import TWILIO_STATUS, StatusReport
-from alerting.statuses import DELIVERY_RANK, Channel
-from channels.twilio_http import RebasedAsyncTwilioHttpClient
-from ops import jobs
+from ops import jobs, status_queries
 from ops.queues import QUEUE_NAMES, SEND_JOB_TIMEOUT_S, URGENT, queue
 from ops.recovery import recover_dead_workers
 from ops.runtime import Runtime
-from ops.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +52,6 @@ PENDING_GRACE = timedelta(seconds=60)
 #: A claim older than this has no job behind it any more: RQ stops a send job after
 #: SEND_JOB_TIMEOUT_S; the extra minute lets a job that was just stopped finish dying.
 STALE_CLAIM = timedelta(seconds=SEND_JOB_TIMEOUT_S + 60)
-#: Status queries per message before the sweep stops asking (spaced by the query limit).
-STATUS_QUERIES_MAX = 3
-#: At most this many status queries a run, so a run stays short (it holds an urgent worker):
-#: 200 at 50/s is 4 s; a backlog after a long outage is worked through run by run.
-STATUS_QUERIES_PER_SWEEP = 200
-STATUS_QUERY_RATE = 50.0
-STATUS_QUERY_CONCURRENCY = 10
-#: How long a message's query count is kept (far longer than its queries are spaced).
-STATUS_QUERY_COUNT_TTL_S = 7 * 86400
 #: Longest a run may take; also how long its lock lives if its worker dies.
 SWEEP_JOB_TIMEOUT_S = 300
 #: Kept past the run, so the period's id stays taken while anyone might still arm that period.
@@ -148,7 +127,7 @@ def run_sweep(rt: Runtime) -> dict[str, int] | None:
             rt.enqueuer.enqueue_dispatch(alert_id, urgent=urgent)
         done["redispatched"] = len(redispatched)
         done["finished"] = len(stuck.finish_idle(rt.sessions))
-        done.update(query_unconfirmed(rt))
+        done.update(status_queries.query_unconfirmed(rt))
     finally:
         try:
             lock.release()
@@ -209,126 +188,3 @@ def work_in_rq(redis: Redis) -> WorkInRQ:
             elif func == DISPATCH_JOB and args:
                 dispatching.add(int(args[0]))
     return WorkInRQ(frozenset(deliveries), frozenset(dispatching))
-
-
-# --- Asking the provider ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Answer:
-    """What one status query found. Neither a status nor `unknown`: no answer this time (network,
-    5xx, 429, credentials); the message is asked about again after the limit, uncounted."""
-    status: str | None = None      # the provider's own status word ("delivered", "completed", ...)
-    error_code: str | None = None
-    unknown: bool = False          # the provider has no such message (404)
-
-
-def twilio_accounts(settings: Settings) -> dict[str, tuple[str, str, str | None]]:
-    """Each Twilio account (SID, token, API base) by the provider name its receipts carry
-    (ops/runtime.py names them "twilio" and "twilio-secondary")."""
-    accounts = {}
-    if settings.twilio_account_sid and settings.twilio_auth_token:
-        accounts["twilio"] = (settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base)
-    if settings.twilio_secondary_account_sid and settings.twilio_secondary_auth_token:
-        accounts["twilio-secondary"] = (settings.twilio_secondary_account_sid, settings.twilio_secondary_auth_token,
-                                        settings.twilio_secondary_api_base)
-    return accounts
-
-
-class _Pace:
-    """Spaces calls `1/rate` seconds apart, across every task of one run."""
-
-    def __init__(self, rate: float):
-        self._interval = 1 / rate if rate > 0 else 0.0
-        self._next = 0.0
-
-    async def wait(self) -> None:
-        now = asyncio.get_running_loop().time()
-        at = max(now, self._next)
-        self._next = at + self._interval
-        if at > now:
-            await asyncio.sleep(at - now)
-
-
-async def fetch_statuses(accounts: dict[str, tuple[str, str, str | None]], rows: list[stuck.Unconfirmed], *,
-                         concurrency: int = STATUS_QUERY_CONCURRENCY, rate: float = STATUS_QUERY_RATE) -> list[Answer]:
-    """Fetch each row's Message or Call resource through the official client; answers in row order.
-    Rows whose provider account is not configured get no answer (the caller gives up on them)."""
-    clients: dict[str, Client] = {}
-    for name in sorted({r.provider for r in rows} & set(accounts)):
-        sid, token, base = accounts[name]
-        clients[name] = Client(sid, token, http_client=RebasedAsyncTwilioHttpClient(base, max_connections=concurrency))
-    gate, pace = asyncio.Semaphore(concurrency), _Pace(rate)
-
-    async def one(row: stuck.Unconfirmed) -> Answer:
-        client = clients.get(row.provider)
-        if client is None:
-            return Answer()
-        context = (client.calls if row.channel == Channel.VOICE else client.messages)(row.provider_message_id)
-        async with gate:
-            await pace.wait()
-            try:
-                found = await context.fetch_async()
-            except TwilioRestException as exc:
-                return Answer(unknown=exc.status == 404)
-            except (TimeoutError, aiohttp.ClientError, OSError, TwilioException, ValueError, KeyError):
-                return Answer()
-        code = getattr(found, "error_code", None)
-        return Answer(status=str(found.status) if found.status else None, error_code=str(code) if code else None)
-
-    try:
-        return list(await asyncio.gather(*(one(r) for r in rows)))
-    finally:
-        for client in clients.values():
-            await client.http_client.close()  # type: ignore[attr-defined]
-
-
-def status_queries_key(delivery_id: int) -> str:
-    """How many times the sweep asked the provider about this delivery without learning anything."""
-    return f"tocsin:status-queries:{delivery_id}"
-
-
-def query_unconfirmed(rt: Runtime) -> dict[str, int]:
-    """Step 5: ask the provider about messages left `queued`/`sent`, and record what it says."""
-    with rt.sessions() as session:
-        rows = stuck.unconfirmed(session, timedelta(seconds=rt.settings.status_query_after_s),
-                                 STATUS_QUERIES_PER_SWEEP)
-    if not rows:
-        return {}
-    accounts = twilio_accounts(rt.settings)
-    loop = asyncio.new_event_loop()  # its own loop: the worker's sending loop is not running now
-    try:
-        answers = loop.run_until_complete(fetch_statuses(accounts, rows))
-    finally:
-        loop.close()
-    reports: list[StatusReport] = []
-    give_up: dict[int, str] = {}
-    uncounted = 0
-    counted: list[tuple[stuck.Unconfirmed, Answer]] = []
-    for row, answer in zip(rows, answers):
-        if row.provider not in accounts:
-            give_up[row.delivery_id] = f"no provider account named {row.provider!r} is configured to ask"
-        elif answer.status is not None:
-            reports.append(StatusReport(row.delivery_id, row.provider_message_id, answer.status, answer.error_code))
-            status = TWILIO_STATUS.get(answer.status.lower())
-            if not status or DELIVERY_RANK[status] <= row.rank:  # nothing new: this query counts
-                counted.append((row, answer))
-        elif answer.unknown:
-            counted.append((row, answer))
-        else:
-            uncounted += 1
-    if counted:
-        with rt.redis.pipeline(transaction=False) as pipe:
-            for row, _ in counted:
-                pipe.incr(status_queries_key(row.delivery_id))
-                pipe.expire(status_queries_key(row.delivery_id), STATUS_QUERY_COUNT_TTL_S)
-            asked = pipe.execute()[::2]
-        for (row, answer), times in zip(counted, asked):
-            if int(times) >= STATUS_QUERIES_MAX:
-                give_up[row.delivery_id] = (
-                    f"the provider does not know message {row.provider_message_id}" if answer.unknown else
-                    f"the provider still reported {answer.status!r} after {times} status queries")
-    with rt.sessions.begin() as session:
-        moved = stuck.record_status_queries(session, rows, reports, give_up)
-    if uncounted:
-        log.warning("sweep: %d of %d status queries got no answer; asked again later", uncounted, len(rows))
-    return {"queried": len(rows), "confirmed": moved, "gave_up": len(give_up)}

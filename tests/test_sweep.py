@@ -16,7 +16,7 @@ from alerting import dispatch, sending
 from alerting.models import Alert, Delivery, utcnow
 from alerting.statuses import DeliveryStatus
 from alerting.sweep import STATUS_UNKNOWN
-from ops import jobs, sweep
+from ops import jobs, status_queries, sweep
 from ops.queues import QUEUE_NAMES, URGENT, queue
 from ops.settings import Settings, SettingsError
 from tests.conftest import System, run_worker_burst
@@ -200,7 +200,7 @@ async def test_a_status_never_goes_backwards_and_an_unconfirmed_message_is_given
     with system.runtime.sessions.begin() as session:  # a late callback had moved the first further
         session.execute(update(Delivery).where(Delivery.id == ids[0]).values(status=DeliveryStatus.SENT, status_rank=3))
     system.sandbox.find(first.provider_message_id).status = "queued"  # and the provider answers older news
-    for n in range(1, sweep.STATUS_QUERIES_MAX + 1):
+    for n in range(1, status_queries.STATUS_QUERIES_MAX + 1):
         _age(system, ids, updated_at=_long_ago(system))
         done = await asyncio.to_thread(_sweep, system)
         assert done["queried"] == 2, n
