@@ -5,6 +5,11 @@ opening 250 (measured: 330 emails/s with a connection per email, 780/s pooled). 
 server dropped while idle is replaced on the next send; a send that fails on a reused session
 because it was dropped is tried once more on a fresh one, since the server never saw the message.
 
+The message's bytes are written by `channels/email_mime.py` (~30 us instead of ~2 ms for building
+an `EmailMessage` and flattening it, the same bytes) whenever they can be written exactly: an ASCII
+address on a relay that announced 8BITMIME, as aiosmtplib's `send_message` would find it. Anything
+else goes through `EmailMessage` and `send_message` as before.
+
 Failure policy, as for every adapter: nothing is raised. A 5xx reply (the address does not exist,
 the relay refuses us, the message is too big) is PERMANENT, with the SMTP code as `error_code`, and
 the dispatcher records an email refused that way as bounced. A 4xx reply, a refused login, a
@@ -23,6 +28,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 import aiosmtplib
 
 from channels.base import Outbound, Outcome, Receipt
+from channels.email_mime import MimeWriter
 
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
 #: Longest Message-ID kept as the provider message id (the column holds 100 characters).
@@ -98,6 +104,12 @@ class SmtpEmail:
         self._idle: list[aiosmtplib.SMTP] = []
         self._slots: asyncio.Semaphore | None = None  # made on first use, inside the running loop
         self._closed = False
+        # Fast bytes only with an ASCII envelope sender: otherwise send_message asks for SMTPUTF8.
+        self._mime = MimeWriter(sender) if address.isascii() else None
+
+    def _message_id(self, message: Outbound) -> str:
+        # The delivery id makes the Message-ID traceable to its delivery row, and to nobody's address.
+        return f"<{message.key}.{secrets.token_hex(8)}@{self._domain}>"
 
     def build(self, message: Outbound) -> EmailMessage:
         """The RFC 5322 message for one Outbound."""
@@ -106,8 +118,7 @@ class SmtpEmail:
         email["To"] = message.to
         email["Subject"] = message.subject or ""
         email["Date"] = formatdate(usegmt=True)
-        # The delivery id makes the Message-ID traceable to its delivery row, and to nobody's address.
-        email["Message-ID"] = f"<{message.key}.{secrets.token_hex(8)}@{self._domain}>"
+        email["Message-ID"] = self._message_id(message)
         # Ask auto-responders (out-of-office, vacation) not to answer an alert (RFC 3834).
         email["Auto-Submitted"] = "auto-generated"
         email["X-Auto-Response-Suppress"] = "All"
@@ -118,9 +129,21 @@ class SmtpEmail:
             email["Content-Language"] = message.language
         return email
 
+    def _prepare(self, message: Outbound) -> tuple[EmailMessage | None, bytes | None, str]:
+        """(message object, or its bytes when written directly; its Message-ID). ValueError/TypeError
+        for a header the email package will not write (a newline in it)."""
+        if self._mime is not None:
+            message_id = self._message_id(message)
+            raw = self._mime.render(to=message.to, subject=message.subject or "", message_id=message_id,
+                                    text=message.body, html=message.html, language=message.language)
+            if raw is not None:
+                return None, raw, message_id
+        email = self.build(message)
+        return email, None, str(email["Message-ID"])
+
     async def send(self, message: Outbound) -> Receipt:
         try:
-            email = self.build(message)
+            prepared = self._prepare(message)
         except (ValueError, TypeError) as exc:  # a header the email package will not write (a newline in it)
             return self._receipt(message.key, Outcome.PERMANENT, "bad-message", f"{type(exc).__name__}: {exc}")
         if self._slots is None:
@@ -131,9 +154,9 @@ class SmtpEmail:
                 self._discard(client)  # the server ended it while it sat idle
                 client = None
             reused = client is not None
-            receipt, client = await self._attempt(client, email, message)
+            receipt, client = await self._attempt(client, prepared, message)
             if reused and client is None and receipt.error_code == "disconnected":
-                receipt, client = await self._attempt(None, email, message)
+                receipt, client = await self._attempt(None, prepared, message)
             if client is not None:
                 if self._closed:
                     await self._quit(client)
@@ -141,14 +164,22 @@ class SmtpEmail:
                     self._idle.append(client)
         return receipt
 
-    async def _attempt(self, client: aiosmtplib.SMTP | None, email: EmailMessage,
+    async def _attempt(self, client: aiosmtplib.SMTP | None, prepared: tuple[EmailMessage | None, bytes | None, str],
                        message: Outbound) -> tuple[Receipt, aiosmtplib.SMTP | None]:
         """One send; gives the receipt and the client if it is still fit to reuse."""
         key = message.key
+        built, raw, message_id = prepared
         try:
             if client is None:
                 client = await self._connect()
-            await client.send_message(email, sender=self._envelope_from, recipients=[message.to])
+            if raw is not None and not client.is_ehlo_or_helo_needed and client.supports_extension("8bitmime"):
+                # What send_message does with these bytes: the same MAIL option, then sendmail.
+                await client.sendmail(self._envelope_from, [message.to], raw, mail_options=["BODY=8BITMIME"])
+            else:
+                if built is None:  # the relay cannot take the written bytes as they are: the package's way
+                    built = self.build(message)
+                    built.replace_header("Message-ID", message_id)
+                await client.send_message(built, sender=self._envelope_from, recipients=[message.to])
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refusal = exc.recipients[0]
             return self._refused(key, refusal.code, refusal.message), client
@@ -176,7 +207,6 @@ class SmtpEmail:
         except aiosmtplib.SMTPException as exc:
             self._discard(client)
             return self._receipt(key, Outcome.TRANSIENT, "smtp-error", f"{type(exc).__name__}: {exc}"), None
-        message_id = str(email["Message-ID"])
         return Receipt(key, Outcome.ACCEPTED, self.provider, status="accepted",
                        provider_message_id=message_id if len(message_id) <= MAX_MESSAGE_ID else None), client
 
