@@ -193,7 +193,7 @@ def _record_chunk(session: Session, alert_id: int, channels: list[str], rows: li
     for channel in channels:
         write_pending(session, alert_id, channel, rows, push, attempts={})
     pending: dict[str, list[int]] = {}
-    for channel, delivery_id in session.execute(
+    for channel, delivery_id in session.connection().execute(
             select(Delivery.channel, Delivery.id).where(
                 Delivery.alert_id == alert_id, Delivery.status == DeliveryStatus.PENDING,
                 Delivery.recipient_id.between(rows[0].id, rows[-1].id)).order_by(Delivery.id)):
@@ -228,7 +228,7 @@ def finish_if_done(session: Session, alert_id: int) -> bool:
 def pending_batches(session: Session, alert_id: int, batch_size: int) -> dict[str, list[list[int]]]:
     """Every message of an alert still waiting to be sent, as batches: what a reconciler re-enqueues."""
     pending: dict[str, list[int]] = {}
-    for channel, delivery_id in session.execute(
+    for channel, delivery_id in session.connection().execute(
             select(Delivery.channel, Delivery.id).where(Delivery.alert_id == alert_id,
                                                         Delivery.status == DeliveryStatus.PENDING)
             .order_by(Delivery.id)):

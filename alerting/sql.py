@@ -11,12 +11,15 @@ from sqlalchemy.orm import Session
 
 
 def insert_ignoring_duplicates(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING, so re-running a step (after a crash) never doubles a row."""
+    """INSERT ... ON CONFLICT DO NOTHING, so re-running a step (after a crash) never doubles a row.
+
+    Executed on the session's connection (Core), not through the ORM's execute path: this writes
+    every message of an alert, and the ORM layer added a tenth to the dispatch's time per person."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
-    session.execute(module.insert(table).on_conflict_do_nothing(), rows)
+    session.connection().execute(module.insert(table).on_conflict_do_nothing(), rows)
 
 
 def serialize(session: Session, name: str) -> None:

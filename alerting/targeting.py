@@ -236,7 +236,7 @@ def rows_for(session: Session, ids: np.ndarray) -> list[TargetRow]:
     """Contact details of the given recipients, in id order."""
     if not len(ids):
         return []
-    return [TargetRow(*r) for r in session.execute(
+    return [TargetRow(*r) for r in session.connection().execute(
         select(Recipient.id, Recipient.phone, Recipient.email).where(id_in(session, Recipient.id, ids))
         .order_by(Recipient.id))]
 
