@@ -6,8 +6,9 @@ values sorted too), base64-encoded. The official `twilio.request_validator.Reque
 accepts a signature made over the URL with its port or without it (Twilio's own services are
 inconsistent about it). This module does exactly that, no more and no less (the tests prove it
 against `RequestValidator` with hypothesis), for the price of one `hmac.digest` per URL variant
-and token: measured on a 2-core machine, about 6 µs per check where the official validator
-built per request takes about 37 µs; a status callback pays it on every message, twice.
+and token, the form of the URL as given tried first: measured side by side on a loaded 2-core
+machine, 16-20 µs a check where the official validator built per request took 70-135 µs. Every
+SMS brings two status callbacks, so this is paid twice a message.
 
 Form fields come as (name, value) pairs, as `urllib.parse.parse_qsl` gives them, or as a mapping
 (one value a name). The official validator's JSON-body variant (`bodySHA256` in the query with a
@@ -45,15 +46,16 @@ def sign(token: str, url: str, params: Params) -> str:
 
 
 def url_variants(url: str) -> tuple[str, ...]:
-    """The URL without its port and with it (80 or 443 by scheme when it has none), the two forms the
-    official validator accepts a signature over; empty when the URL or its port cannot be read."""
+    """The URL with and without its port (80 or 443 by scheme when it has none), the two forms the
+    official validator accepts a signature over, the form given first (the likelier to match);
+    empty when the URL or its port cannot be read."""
     try:
         parts = urlparse(url)
         port = parts.port
     except ValueError:  # a broken IPv6 host, a port not a number or out of range
         return ()
     if port:  # as the official validator: a port of 0 counts as none
-        return parts._replace(netloc=parts.netloc.split(":")[0]).geturl(), parts.geturl()
+        return parts.geturl(), parts._replace(netloc=parts.netloc.split(":")[0]).geturl()
     default = 443 if parts.scheme == "https" else 80
     return parts.geturl(), parts._replace(netloc=f"{parts.netloc}:{default}").geturl()
 

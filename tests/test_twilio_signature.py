@@ -47,7 +47,7 @@ def test_twilios_documented_example() -> None:
 
 def test_ports_as_the_official_validator_reads_them() -> None:
     assert url_variants("https://h/x?d=1") == ("https://h/x?d=1", "https://h:443/x?d=1")
-    assert url_variants("http://h:8080/x") == ("http://h/x", "http://h:8080/x")
+    assert url_variants("http://h:8080/x") == ("http://h:8080/x", "http://h/x")
     assert url_variants("http://h:x/") == ()
     signature = sign(TOKEN, "https://h:443/x", {})
     assert SignatureCheck([TOKEN]).valid("https://h/x", {}, signature)
