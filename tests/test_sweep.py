@@ -7,7 +7,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from rq.job import Job
+from rq import SimpleWorker
+from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 from sqlalchemy import select, update
@@ -17,8 +18,9 @@ from alerting.models import Alert, Delivery, utcnow
 from alerting.statuses import DeliveryStatus
 from alerting.sweep import STATUS_UNKNOWN
 from ops import jobs, status_queries, sweep
-from ops.queues import QUEUE_NAMES, URGENT, queue
-from ops.settings import Settings, SettingsError
+from ops.queues import QUEUE_NAMES, URGENT, URGENT_SLOW, queue
+from ops.runtime import Runtime
+from ops.settings import SANDBOX_ACCOUNT_SID, Settings, SettingsError
 from tests.conftest import System, run_worker_burst
 from tests.helpers import people_csv, phone
 
@@ -246,3 +248,48 @@ def test_the_sweep_settings_are_checked_and_passed_to_workers() -> None:
         Settings.from_env({"TOCSIN_SWEEP_INTERVAL_S": "0"})
     with pytest.raises(SettingsError, match="TOCSIN_STATUS_QUERY_AFTER_S must be a whole number"):
         Settings.from_env({"TOCSIN_STATUS_QUERY_AFTER_S": "ten minutes"})
+
+
+def test_what_rq_still_holds_is_read_from_every_queue_and_registry(runtime: Runtime) -> None:
+    redis = runtime.redis
+    urgent, slow = queue(redis, URGENT), queue(redis, URGENT_SLOW)
+    urgent.enqueue("ops.jobs.send_batch", 1, "sms", [1, 2])
+    slow.enqueue_in(timedelta(seconds=60), "ops.jobs.send_batch", 1, "voice", [3])  # a retry, waiting
+    urgent.enqueue("ops.jobs.resend_abandoned", 1, "sms", [4], utcnow().isoformat(), 10)
+    urgent.enqueue("ops.jobs.dispatch_alert", 7)
+    running = urgent.enqueue("ops.jobs.send_batch", 2, "sms", [5])
+    worker = SimpleWorker([urgent], connection=redis, serializer=JSONSerializer)
+    urgent.remove(running.id)
+    worker.prepare_execution(running)  # a worker is sending it now
+    ended = urgent.enqueue("ops.jobs.send_batch", 3, "sms", [6])
+    urgent.remove(ended.id)
+    ended.set_status(JobStatus.FAILED)  # failed for good: it will not run again
+    held = sweep.work_in_rq(redis)
+    assert held.delivery_ids == {1, 2, 3, 4, 5} and held.dispatching == {7}
+
+
+async def test_a_provider_without_an_answer_is_asked_again_later_and_an_unknown_message_given_up(
+        system: System) -> None:
+    _, ids = await _sent_without_callbacks(system, 2)
+    await system.call("POST", "/sandbox/config", expect=200,
+                      json={"accounts": {SANDBOX_ACCOUNT_SID: {"fail_status": 503}}})
+    _age(system, ids, updated_at=_long_ago(system))
+    done = await asyncio.to_thread(_sweep, system)
+    assert done["queried"] == 2 and done["confirmed"] == 0 and done["gave_up"] == 0
+    assert system.runtime.redis.get(status_queries.status_queries_key(ids[0])) is None, "no answer: not counted"
+    assert (await asyncio.to_thread(_sweep, system)).get("queried", 0) == 0, "asked again only after the limit"
+
+    # The fault is over; and one message carries an id the provider never issued.
+    await system.call("POST", "/sandbox/config", expect=200, json={"accounts": {SANDBOX_ACCOUNT_SID: None}})
+    with system.runtime.sessions.begin() as session:
+        session.execute(update(Delivery).where(Delivery.id == ids[0]).values(provider_message_id="SM" + "0" * 32))
+    for _ in range(status_queries.STATUS_QUERIES_MAX):
+        _age(system, ids[:1], updated_at=_long_ago(system))
+        done = await asyncio.to_thread(_sweep, system)
+    rows = _rows(system, ids)
+    assert rows[0].status == DeliveryStatus.QUEUED and rows[0].error_code == STATUS_UNKNOWN
+    assert "does not know" in (rows[0].error_message or "")
+    _age(system, ids, updated_at=_long_ago(system))
+    done = await asyncio.to_thread(_sweep, system)
+    assert done["queried"] == 1 and done["confirmed"] == 1
+    assert [r.status for r in _rows(system, ids)] == [DeliveryStatus.QUEUED, DeliveryStatus.DELIVERED]
