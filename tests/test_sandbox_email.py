@@ -187,3 +187,22 @@ async def test_shutdown_with_an_open_session(aiohttp_server) -> None:
         await client.mail("alerts@tocsin.example.org")
     client.close()
     assert app[SANDBOX_STATE].smtp_port is None
+
+
+async def test_a_message_is_kept_as_it_arrived_and_read_when_asked(server, smtp_port) -> None:
+    await send(smtp_port, alert_email([ALICE, BOB]))
+    alice, bob = (server.app[SANDBOX_STATE].inbox(address)[0] for address in (ALICE, BOB))
+    assert alice.message is bob.message and alice.message._parsed is None  # counted, not parsed yet
+    assert alice.raw.startswith(b"From: ") and b"Subject: Campus alert: shelter in place" in alice.raw
+    assert alice.subject == "Campus alert: shelter in place" and bob.message._parsed is not None  # read once
+
+
+async def test_an_unreadable_message_is_accepted_and_shown_as_such(server, smtp_port, http) -> None:
+    """A relay takes what it cannot decode (here an unknown charset); the inbox says so."""
+    raw = (b"From: a@example.org\r\nSubject: odd\r\nContent-Type: text/plain; charset=\"x-nonesuch\"\r\n\r\n"
+           b"hello\r\n")
+    await aiosmtplib.send(raw, sender="a@example.org", recipients=[ALICE], hostname="127.0.0.1", port=smtp_port,
+                          timeout=10)
+    [item] = await get_json(http, url(server, "messages"), to=ALICE)
+    assert item["body"].startswith("(unreadable message: LookupError(") and "hello" in item["body"]
+    assert item["from"] == "a@example.org"
