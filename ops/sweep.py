@@ -54,8 +54,9 @@ PENDING_GRACE = timedelta(seconds=60)
 STALE_CLAIM = timedelta(seconds=SEND_JOB_TIMEOUT_S + 60)
 #: Longest a run may take; also how long its lock lives if its worker dies.
 SWEEP_JOB_TIMEOUT_S = 300
-#: Kept past the run, so the period's id stays taken while anyone might still arm that period.
-SWEEP_RESULT_TTL_S = 3600
+#: Kept past the run, so the period's id stays taken while a process whose clock runs behind
+#: might still arm that period; only future periods are ever armed, so minutes are plenty.
+SWEEP_RESULT_TTL_S = 600
 LOCK_KEY = "tocsin:sweep:running"
 
 #: RQ jobs that send the deliveries listed in their third argument, and the dispatch job.
