@@ -36,6 +36,7 @@ from rq.exceptions import DeserializationError, DuplicateJobError
 from rq.job import Job, parse_job_id
 from rq.registry import DeferredJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
+from rq.utils import current_timestamp
 
 from alerting import sweep as stuck
 from ops import jobs, status_queries
@@ -162,16 +163,17 @@ def work_in_rq(redis: Redis) -> WorkInRQ:
     """Every job waiting, being dequeued, running, scheduled (a retry) or deferred, on every queue.
 
     The lists and registries are read in one MULTI/EXEC, so a job moving from one to the next at
-    that moment is seen in one of them. Finished and failed jobs do not count: they will not run."""
-    keys: list[tuple[str, str]] = []
-    for name in QUEUE_NAMES:
-        q = queue(redis, name)
-        keys += [("list", q.key), ("list", q.intermediate_queue_key)]
-        keys += [("zset", r.key) for r in (StartedJobRegistry(queue=q), ScheduledJobRegistry(queue=q),
-                                            DeferredJobRegistry(queue=q))]
+    that moment is seen in one of them. Finished and failed jobs do not count: they will not run;
+    nor does a running job whose worker stopped renewing it (its entry expired: the worker is dead,
+    RQ's own cleanup just has not noticed yet)."""
     with redis.pipeline(transaction=True) as pipe:
-        for kind, key in keys:
-            pipe.lrange(key, 0, -1) if kind == "list" else pipe.zrange(key, 0, -1)
+        for name in QUEUE_NAMES:
+            q = queue(redis, name)
+            pipe.lrange(q.key, 0, -1)
+            pipe.lrange(q.intermediate_queue_key, 0, -1)
+            pipe.zrangebyscore(StartedJobRegistry(queue=q).key, current_timestamp(), "+inf")
+            pipe.zrange(ScheduledJobRegistry(queue=q).key, 0, -1)
+            pipe.zrange(DeferredJobRegistry(queue=q).key, 0, -1)
         found = pipe.execute()
     ids = sorted({parse_job_id(e.decode() if isinstance(e, bytes) else e) for entries in found for e in entries})
     deliveries: set[int] = set()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rq import SimpleWorker
 from rq.job import Job, JobStatus
-from rq.registry import ScheduledJobRegistry
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 from sqlalchemy import select, update
 
@@ -264,6 +264,12 @@ def test_what_rq_still_holds_is_read_from_every_queue_and_registry(runtime: Runt
     ended = urgent.enqueue("ops.jobs.send_batch", 3, "sms", [6])
     urgent.remove(ended.id)
     ended.set_status(JobStatus.FAILED)  # failed for good: it will not run again
+    orphan = urgent.enqueue("ops.jobs.send_batch", 4, "sms", [7])
+    urgent.remove(orphan.id)
+    worker.prepare_execution(orphan)  # taken by a worker that died: its entry is no longer renewed
+    registry = StartedJobRegistry(queue=urgent)
+    entry = next(e for e in redis.zrange(registry.key, 0, -1) if e.decode().startswith(orphan.id))
+    redis.zadd(registry.key, {entry: time.time() - 1})
     held = sweep.work_in_rq(redis)
     assert held.delivery_ids == {1, 2, 3, 4, 5} and held.dispatching == {7}
 
