@@ -8,18 +8,20 @@ Every request is signature-checked first, as the SMS webhooks are (console/hooks
 delivery id in the URL is part of what Twilio signs, so it cannot be swapped for another. A request
 naming no voice delivery of ours gets an empty answer: Twilio hangs up, and nothing is written.
 URLs handed to Twilio are absolute on the public URL, the one its signatures are computed over.
+The TwiML is written by console/voice_twiml.py: the same text as the official `VoiceResponse`,
+without building an element tree for every call.
 """
 from __future__ import annotations
 
 import logging
 
 from aiohttp import web
-from twilio.twiml.voice_response import VoiceResponse
 
 from alerting import deliveries, voice
 from alerting.statuses import ResponseKind
 from alerting.voice import CallContext
 from console import live
+from console import voice_twiml as twiml
 from console.db import in_thread, in_transaction
 from console.hooks_twilio import delivery_id_of, verified_form
 from console.keys import RUNTIME, STATUS_WRITER
@@ -30,8 +32,8 @@ log = logging.getLogger(__name__)
 GATHER_TIMEOUT_S = 8
 
 
-def _twiml(response: VoiceResponse | None = None) -> web.Response:
-    return web.Response(text=str(response or VoiceResponse()), content_type="application/xml")
+def _twiml(*verbs: str) -> web.Response:
+    return web.Response(text=twiml.response(*verbs), content_type="application/xml")
 
 
 def _urls(request: web.Request, delivery_id: int) -> tuple[str, str]:
@@ -46,15 +48,13 @@ def _is_machine(answered_by: str) -> bool:
     return answered_by.startswith("machine") or answered_by == "fax"
 
 
-def _gather(request: web.Request, context: CallContext, response: VoiceResponse, text: str, *, loop: int = 1) -> None:
+def _gather(request: web.Request, context: CallContext, text: str, *, loop: int = 1) -> tuple[str, ...]:
     """Say `text` (`loop` times) then the prompt, waiting for a key; say goodbye if none comes."""
     words, language = context.words, context.language
     _, action = _urls(request, context.delivery_id)
-    gather = response.gather(num_digits=1, action=action, method="POST", timeout=GATHER_TIMEOUT_S)
-    gather.say(text, language=language, loop=loop)
-    gather.say(words.prompt, language=language)
-    response.say(words.no_answer, language=language)
-    response.hangup()
+    return (twiml.gather(twiml.say(text, language=language, loop=loop), twiml.say(words.prompt, language=language),
+                         num_digits=1, action=action, method="POST", timeout=GATHER_TIMEOUT_S),
+            twiml.say(words.no_answer, language=language), twiml.hangup())
 
 
 async def answered(request: web.Request) -> web.Response:
@@ -79,22 +79,20 @@ async def answered(request: web.Request) -> web.Response:
         await in_thread(request, lambda: runtime.enqueuer.enqueue_sends(
             context.alert_id, "sms", [[sms_id]], urgent=not context.drill))
     settings = request.app[RUNTIME].settings
-    response = VoiceResponse()
     if machine:
         # A machine presses no key: leave the message once, after the beep, and hang up.
-        response.say(context.script(settings.org_name), language=context.language)
-        response.hangup()
+        verbs: tuple[str, ...] = (twiml.say(context.script(settings.org_name), language=context.language),
+                                  twiml.hangup())
     elif not context.asks_answer:
         # A false alarm or an all clear asks nothing: said twice, then goodbye.
-        response.say(context.script(settings.org_name), language=context.language, loop=2)
-        response.hangup()
+        verbs = (twiml.say(context.script(settings.org_name), language=context.language, loop=2), twiml.hangup())
     else:
         # Said twice, so someone who picks up mid-sentence still hears it whole; a key cuts it short.
-        _gather(request, context, response, context.script(settings.org_name), loop=2)
+        verbs = _gather(request, context, context.script(settings.org_name), loop=2)
     log.info("voice call %s for delivery %s answered by %s%s", params.get("CallSid"), delivery_id,
              "a machine" if machine else "a person", f", sms delivery {sms_id} added" if sms_id else "",
              extra={"alert_id": context.alert_id, "delivery_id": delivery_id})
-    return _twiml(response)
+    return _twiml(*verbs)
 
 
 async def gathered(request: web.Request) -> web.Response:
@@ -115,24 +113,22 @@ async def gathered(request: web.Request) -> web.Response:
     if context is None:
         return _twiml()
     words, language = context.words, context.language
-    response = VoiceResponse()
+    verbs: tuple[str, ...]
     if digits == voice.REPEAT_KEY:
-        response.redirect(_urls(request, delivery_id)[0], method="POST")
+        verbs = (twiml.redirect(_urls(request, delivery_id)[0], method="POST"),)
     elif digits not in voice.KEYS:
-        _gather(request, context, response, words.not_understood)
+        verbs = _gather(request, context, words.not_understood)
     elif not context.open:
-        response.say(words.closed, language=language)  # thanked, but a closed alert's report stays as it was
-        response.hangup()
+        verbs = (twiml.say(words.closed, language=language), twiml.hangup())  # a closed alert's report stays as it was
     else:
         safe = voice.KEYS[digits] == ResponseKind.SAFE
         text = words.safe if safe else words.need_help.format(contact=settings.org_contact)
-        response.say(text, language=language)
-        response.hangup()
+        verbs = (twiml.say(text, language=language), twiml.hangup())
     log.info("voice call %s for delivery %s: key %s%s", call_sid, delivery_id, digits or "(none)",
              " recorded" if recorded else "", extra={"alert_id": context.alert_id, "delivery_id": delivery_id})
     if recorded:
         await live.announce_response(request, context.alert_id, context.recipient_id, voice.KEYS[digits], "voice")
-    return _twiml(response)
+    return _twiml(*verbs)
 
 
 async def call_status(request: web.Request) -> web.Response:
