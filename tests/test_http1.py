@@ -225,6 +225,20 @@ async def test_garbage_is_a_bad_response_and_the_connection_is_dropped() -> None
     assert server.connections == 2 and len(server.requests) == 2
 
 
+async def test_an_interim_answer_is_skipped_and_a_protocol_switch_refused() -> None:
+    interim = [b"HTTP/1.1 100 Continue\r\n\r\n", answer(b"final")]
+    switch = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+    server = RawServer(lambda i: (interim, KEEP) if i == 0 else (switch, KEEP))
+    async with server as port:
+        pool = Http1Pool("http", "127.0.0.1", port)
+        try:
+            assert (await pool.request("POST", b"/")).body == b"final"
+            with pytest.raises(BadResponse, match="switched"):
+                await pool.request("POST", b"/")
+        finally:
+            await pool.aclose()
+
+
 async def test_connect_refused_is_an_oserror_and_frees_the_slot() -> None:
     with socket.socket() as bound:  # bound, never listening: connections to it are refused
         bound.bind(("127.0.0.1", 0))
@@ -394,6 +408,9 @@ async def test_bad_input_is_refused_before_anything_is_sent() -> None:
             await pool.request("HEAD", b"/")
         with pytest.raises(ValueError, match="lines"):
             await pool.request("POST", b"/", b"X-A: 1")
+        for target in (b"", b"/a b", b"/a\r\nX-Injected: 1", b"http://x/"):
+            with pytest.raises(ValueError, match="target"):
+                await pool.request("POST", target)
     finally:
         await client.aclose()
     for scheme, host, port in (("gopher", "x", 70), ("http", "", 80), ("http", "x", 0), ("http", "a b", 80)):
