@@ -129,19 +129,28 @@ class CallContext:
 
 def call_context(session: Session, delivery_id: int) -> CallContext | None:
     """The context of a voice delivery; None if there is no such voice delivery. The message is the
-    alert's voice text in the person's language (when the alert has it), with their placeholders filled."""
+    alert's voice text in the person's language (when the alert has it), with their placeholders filled.
+
+    Read on every answered call and key press, so in one query (the alert with the person's language);
+    the person's placeholder values are read only when the alert's texts use any.
+    """
     row = session.execute(
-        select(Delivery.alert_id, Delivery.recipient_id)
+        select(Alert, Delivery.recipient_id, Recipient.locale)
+        .join(Delivery, Delivery.alert_id == Alert.id)
+        .join(Recipient, Recipient.id == Delivery.recipient_id)
         .where(Delivery.id == delivery_id, Delivery.channel == Channel.VOICE)).first()
     if row is None:
         return None
-    alert_id, recipient_id = row
-    alert = session.get(Alert, alert_id)
-    person = personalize.people(session, alert, [recipient_id]).get(recipient_id) if alert is not None else None
-    if alert is None or person is None:
-        return None
-    message = personalize.fill(alert.text_for(Channel.VOICE, person.locale), person.values)
-    return CallContext(delivery_id, alert_id, recipient_id, person.locale or "en", message, bool(alert.drill),
+    alert, recipient_id, locale = row
+    values: dict[str, str] = {}
+    if personalize.uses_personal(*personalize.alert_texts(alert)):
+        person = personalize.people(session, alert, [recipient_id]).get(recipient_id)
+        if person is None:
+            return None
+        values = person.values
+    locale = locale or "en"
+    message = personalize.fill(alert.text_for(Channel.VOICE, locale), values)
+    return CallContext(delivery_id, alert.id, recipient_id, locale, message, bool(alert.drill),
                        alert.status in OPEN_ALERT_STATUSES, asks_for_answer(alert))
 
 
