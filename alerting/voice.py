@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -127,18 +127,21 @@ class CallContext:
         return f"{words.drill if self.drill else ''}{words.intro.format(org=org_name)} {self.message}"
 
 
+_CALL_CONTEXT = (select(Alert, Delivery.recipient_id, Recipient.locale)
+                 .join(Delivery, Delivery.alert_id == Alert.id)
+                 .join(Recipient, Recipient.id == Delivery.recipient_id)
+                 .where(Delivery.id == bindparam("delivery_id"), Delivery.channel == Channel.VOICE))
+
+
 def call_context(session: Session, delivery_id: int) -> CallContext | None:
     """The context of a voice delivery; None if there is no such voice delivery. The message is the
     alert's voice text in the person's language (when the alert has it), with their placeholders filled.
 
-    Read on every answered call and key press, so in one query (the alert with the person's language);
-    the person's placeholder values are read only when the alert's texts use any.
+    Read on every answered call and key press, so in one query built once (building and keying a
+    statement cost as much as running it), the alert with the person's language; the person's
+    placeholder values are read only when the alert's texts use any.
     """
-    row = session.execute(
-        select(Alert, Delivery.recipient_id, Recipient.locale)
-        .join(Delivery, Delivery.alert_id == Alert.id)
-        .join(Recipient, Recipient.id == Delivery.recipient_id)
-        .where(Delivery.id == delivery_id, Delivery.channel == Channel.VOICE)).first()
+    row = session.execute(_CALL_CONTEXT, {"delivery_id": delivery_id}).first()
     if row is None:
         return None
     alert, recipient_id, locale = row
