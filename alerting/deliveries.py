@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from itertools import groupby
 from typing import Iterable
 
-from sqlalchemy import String, bindparam, func, or_, update
+from sqlalchemy import String, Update, bindparam, func, or_, update
 from sqlalchemy.orm import Session
 
 from alerting import telemetry
@@ -48,27 +49,33 @@ def apply_statuses(session: Session, reports: Iterable[StatusReport]) -> int:
     known = sorted((r for r in reports if r.status), key=lambda r: DELIVERY_RANK[r.status or ""])
     now = utcnow()
     moved = 0
-    sid = bindparam("sid", type_=String)  # typed: PostgreSQL cannot infer a type for `$1 IS NULL`
     lock_rows(session, Delivery.id, sorted({r.delivery_id for r in known}))
     for status, group in groupby(known, key=lambda r: r.status):
         assert status is not None
-        params = [{"did": r.delivery_id, "sid": r.provider_message_id, "code": r.error_code} for r in group]
-        failed = status in ("undelivered", "failed")
-        values = {"status": status, "status_rank": DELIVERY_RANK[status], "updated_at": now,
-                  DELIVERY_TIME_COLUMN[status]: now,
-                  # a report without a message id keeps the one already stored
-                  "provider_message_id": func.coalesce(sid, Delivery.provider_message_id)}
-        if failed:
-            values["error_code"] = bindparam("code")
-        statement = (update(Delivery)
-                     .where(Delivery.id == bindparam("did"), Delivery.status_rank < DELIVERY_RANK[status],
-                            or_(Delivery.provider_message_id.is_(None), sid.is_(None),
-                                Delivery.provider_message_id == sid))
-                     .values(**values))
-        changed = session.connection().execute(statement, params).rowcount or 0
+        params = [{"did": r.delivery_id, "sid": r.provider_message_id, "code": r.error_code, "now": now}
+                  for r in group]
+        changed = session.connection().execute(_status_update(status), params).rowcount or 0
         telemetry.statuses_moved(status, changed)
         moved += changed
     return moved
+
+
+@cache
+def _status_update(status: str) -> Update:
+    """The UPDATE moving rows to `status`, built once: building it per batch cost more than running it
+    (measured on SQLite: 676 µs a one-report batch, 140 µs with the statement built once)."""
+    sid = bindparam("sid", type_=String)  # typed: PostgreSQL cannot infer a type for `$1 IS NULL`
+    now = bindparam("now")
+    values = {"status": status, "status_rank": DELIVERY_RANK[status], "updated_at": now,
+              DELIVERY_TIME_COLUMN[status]: now,
+              # a report without a message id keeps the one already stored
+              "provider_message_id": func.coalesce(sid, Delivery.provider_message_id)}
+    if status in ("undelivered", "failed"):
+        values["error_code"] = bindparam("code")
+    return (update(Delivery)
+            .where(Delivery.id == bindparam("did"), Delivery.status_rank < DELIVERY_RANK[status],
+                   or_(Delivery.provider_message_id.is_(None), sid.is_(None), Delivery.provider_message_id == sid))
+            .values(**values))
 
 
 def apply_status(session: Session, delivery_id: int, provider_message_id: str | None, provider_status: str,
