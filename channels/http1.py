@@ -7,10 +7,11 @@ Here a request is bytes the caller prepared once (request line, headers, body), 
 connection; the answer is parsed by llhttp through `httptools` (the parser uvicorn uses), which
 handles Content-Length, chunked and read-until-close bodies. Measured: CPU per `LeanMessages.create`
 (`time.process_time()` in the client process only, against a bare aiohttp server in another
-process, 100 in flight, 3 x 20,000 messages, 2 cores under other load) went from 96-157 µs
-(median ~120) through aiohttp's session to 28-43 µs (median ~37) through this client, with asyncio's
-loop or uvloop alike; of what remains, the pool's own share is ~6 µs (see `_time_out`), the rest is
-mostly the kernel's send/recv, the event loop and JSON.
+process, 100 in flight, rounds of 10,000-20,000 messages on 2 cores shared with other work) went
+from 93-214 µs (typically 110-150) through aiohttp's session to 21-77 µs (typically 28-42, the low
+end on uvloop, which the workers run) through this client: about 3.5x less. Of what remains, the
+pool's own share is ~6 µs (see `_time_out`); the rest is mostly the kernel's send/recv, the event
+loop and JSON.
 
 What it does: one pool per origin (scheme, host, port) with at most `limit` open connections
 (callers beyond that queue and are served first come, first served); keep-alive reuse; a
