@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from alerting import personalize
 from alerting.models import Alert, Delivery, OptOut, Recipient, Response, utcnow
@@ -130,7 +130,8 @@ class CallContext:
 _CALL_CONTEXT = (select(Alert, Delivery.recipient_id, Recipient.locale)
                  .join(Delivery, Delivery.alert_id == Alert.id)
                  .join(Recipient, Recipient.id == Delivery.recipient_id)
-                 .where(Delivery.id == bindparam("delivery_id"), Delivery.channel == Channel.VOICE))
+                 .where(Delivery.id == bindparam("delivery_id"), Delivery.channel == Channel.VOICE)
+                 .options(lazyload(Alert.incident)))  # not needed here: no join for it
 
 
 def call_context(session: Session, delivery_id: int) -> CallContext | None:
