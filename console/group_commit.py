@@ -1,11 +1,11 @@
 """Group commit for webhook writes: many callbacks, one transaction, no callback answered unsaved.
 
-Providers post a status callback per message per state (three per SMS): at thousands per second a
-transaction each would spend the database on commits. Reports are queued; one task writes whatever
-has accumulated in a single transaction while the next reports gather, and each webhook's handler
-waits for the commit that contains its report before answering. At low load a batch is one report
-and nothing waits longer than its own write; a failed batch fails each of its callers, so the
-provider retries them.
+Providers post a status callback per message per state (two per SMS from Twilio: sent, delivered):
+at thousands per second a transaction each would spend the database on commits. Reports are
+queued; one task writes whatever has accumulated in a single transaction while the next reports
+gather, and each webhook's handler waits for the commit that contains its report before
+answering. At low load a batch is one report and nothing waits longer than its own write; a
+failed batch fails each of its callers, so the provider retries them.
 """
 from __future__ import annotations
 
