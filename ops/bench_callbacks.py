@@ -190,8 +190,10 @@ async def _wait_for_port(port: int, timeout: float = 10.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ops.bench_callbacks", description=__doc__.split("\n")[0])
-    parser.add_argument("side", choices=("send", "receive", "_sink", "_fire"))
+    parser = argparse.ArgumentParser(prog="python -m ops.bench_callbacks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("side", choices=("send", "receive", "_sink", "_fire"),
+                        help="send or receive (_sink and _fire are the child processes it starts)")
     parser.add_argument("-n", type=int, default=10_000, help="messages (send: two callbacks each) or callbacks")
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--url", default="", help=argparse.SUPPRESS)
