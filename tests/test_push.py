@@ -442,3 +442,27 @@ async def test_the_page_can_share_a_last_known_location_with_consent(system: Sys
     with system.runtime.sessions() as session:
         shares = [e for e in session.scalars(select(AuditEntry)) if e.action == "location.share"]
     assert len(shares) == 2 and all("38." not in str(e.details) for e in shares), "never where"
+
+
+def test_one_vapid_token_per_push_service_reused_for_a_while() -> None:
+    """RFC 8292 lets a token serve many pushes: signed once per origin, renewed after VAPID_REUSE_S."""
+    from channels.webpush import VAPID_EXPIRY_S, VAPID_REUSE_S
+
+    now = [1_800_000_000.0]
+    push = WebPush(generate_private_key(), SUB, clock=lambda: now[0])
+
+    def claims(headers: dict[str, str]) -> dict[str, Any]:
+        token = re.search(r"t=([^,]+)", headers["Authorization"]).group(1)
+        body = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+
+    first = push._vapid_headers("https://push.one.example/send/abc")
+    assert push._vapid_headers("https://push.one.example/send/def") is first  # same origin: reused
+    other = push._vapid_headers("https://fcm.other.example:8443/x/y")
+    assert claims(other)["aud"] == "https://fcm.other.example:8443" and other is not first
+    assert claims(first) == {"sub": SUB, "aud": "https://push.one.example", "exp": int(now[0]) + VAPID_EXPIRY_S}
+    now[0] += VAPID_REUSE_S - 1
+    assert push._vapid_headers("https://push.one.example/send/abc") is first
+    now[0] += 1
+    renewed = push._vapid_headers("https://push.one.example/send/abc")
+    assert renewed is not first and claims(renewed)["exp"] == int(now[0]) + VAPID_EXPIRY_S
