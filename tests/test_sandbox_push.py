@@ -319,3 +319,22 @@ def test_verify_vapid_directly() -> None:
     with pytest.raises(VapidError):
         verify_vapid(header, "http://127.0.0.1:8080/x", now + 120)  # later: expired
     assert origin("https://Example.org:443/a") == "https://example.org"
+
+
+def test_a_verified_token_is_remembered_and_its_claims_still_checked() -> None:
+    """A sender reuses one token for many pushes: its signature is checked once, aud/exp every time."""
+    vapid, other = new_vapid(), new_vapid()
+    now = time.time()
+    header = vapid.sign({"sub": SUB, "aud": "http://127.0.0.1:8080", "exp": int(now) + 60})["Authorization"]
+    verified: dict = {}
+    for _ in range(2):
+        assert verify_vapid(header, "http://127.0.0.1:8080/x", now, verified=verified).subject == SUB
+    assert len(verified) == 1
+    for audience, at, restricted in (("http://127.0.0.1:8081/x", now, None), ("http://127.0.0.1:8080/x", now + 120, None),
+                                     ("http://127.0.0.1:8080/x", now, raw_public(other))):
+        with pytest.raises(VapidError):
+            verify_vapid(header, audience, at, restricted_to=restricted, verified=verified)
+    forged = header.replace("k=", "k=" + header.split("k=")[1][:4])  # another key: not the remembered pair
+    with pytest.raises(VapidError):
+        verify_vapid(forged, "http://127.0.0.1:8080/x", now, verified=verified)
+    assert len(verified) == 1

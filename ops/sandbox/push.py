@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .state import RecordedMessage
-from .vapid import b64url_encode
+from .vapid import VerifiedTokens, b64url_encode
 
 AUTH_SECRET_BYTES = 16
 
@@ -94,6 +94,8 @@ class PushService:
 
     def __init__(self) -> None:
         self._subscriptions: dict[str, PushSubscription] = {}
+        # VAPID tokens whose ES256 signature checked out: a sender reuses one for many pushes.
+        self.verified_tokens: VerifiedTokens = {}
 
     def subscribe(
         self, endpoint_for: Callable[[str], str], *, label: str | None = None, application_server_key: bytes | None = None

@@ -142,7 +142,7 @@ async def send(request: web.Request) -> web.Response:
     try:
         identity = verify_vapid(
             request.headers.get("Authorization"), subscription.endpoint, time.time(),
-            restricted_to=subscription.application_server_key,
+            restricted_to=subscription.application_server_key, verified=request.app[PUSH_SERVICE].verified_tokens,
         )
     except VapidError as exc:
         return _text(exc.status, exc.reason)

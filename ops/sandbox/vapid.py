@@ -23,6 +23,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 MAX_EXPIRY_S = 24 * 3600  # RFC 8292 §2: exp MUST NOT be more than 24 hours from the request
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+VERIFIED_LIMIT = 1000  # tokens whose signature was checked, remembered (see _signed_claims)
+
+#: (k, token) -> (raw key, claims) for tokens whose signature verified; kept by the caller.
+VerifiedTokens = dict[tuple[str, str], tuple[bytes, dict[str, Any]]]
 
 
 class VapidError(Exception):
@@ -122,20 +126,38 @@ def _check_claims(claims: dict[str, Any], audience: str, now: float) -> None:
 
 
 def verify_vapid(
-    header: str | None, audience: str, now: float, *, restricted_to: bytes | None = None
+    header: str | None, audience: str, now: float, *, restricted_to: bytes | None = None,
+    verified: VerifiedTokens | None = None,
 ) -> VapidIdentity:
     """Check the Authorization header of a push to `audience` (the endpoint URL); VapidError if bad.
 
     `restricted_to` is the applicationServerKey the subscription was created
-    with, if any: a push signed by another key is refused with 403.
+    with, if any: a push signed by another key is refused with 403. `verified`,
+    if given, remembers the tokens whose signature checked out (see `_signed_claims`).
     """
     params = _auth_params(header)
+    raw_key, claims = _signed_claims(params["k"], params["t"], {} if verified is None else verified)
+    _check_claims(claims, audience, now)
+    if restricted_to is not None and raw_key != restricted_to:
+        raise VapidError(403, "this subscription was created for another application server key (RFC 8292 §4.2)")
+    return VapidIdentity(public_key=raw_key, claims=claims)
+
+
+def _signed_claims(k: str, token: str, verified: VerifiedTokens) -> tuple[bytes, dict[str, Any]]:
+    """The key and claims of a token whose signature verifies with `k`; VapidError if it does not.
+
+    An application server reuses one token for many pushes (RFC 8292), so a verified (k, token)
+    pair is remembered: checking the ES256 signature again would give the same answer. Claims that
+    depend on the request (audience, expiry) are checked on every push by the caller.
+    """
+    cached = verified.get((k, token))
+    if cached is not None:
+        return cached[0], dict(cached[1])
     try:
-        raw_key = b64url_decode(params["k"])
+        raw_key = b64url_decode(k)
         key = public_key_from_raw(raw_key)
     except ValueError as exc:
         raise VapidError(401, f"vapid k= is not a P-256 public key: {exc}") from None
-    token = params["t"]
     parts = token.split(".")
     if len(parts) != 3:
         raise VapidError(401, "VAPID t= is not a JWT (header.claims.signature)")
@@ -154,7 +176,7 @@ def verify_vapid(
     except (InvalidSignature, UnicodeEncodeError):
         raise VapidError(401, "VAPID JWT signature does not verify with the key in k=") from None
     claims = _json_part(parts[1], "claims")
-    _check_claims(claims, audience, now)
-    if restricted_to is not None and raw_key != restricted_to:
-        raise VapidError(403, "this subscription was created for another application server key (RFC 8292 §4.2)")
-    return VapidIdentity(public_key=raw_key, claims=claims)
+    if len(verified) >= VERIFIED_LIMIT:
+        verified.clear()
+    verified[(k, token)] = (raw_key, dict(claims))
+    return raw_key, claims
