@@ -10,6 +10,8 @@ code that must serialise writers takes row locks or advisory locks itself.
 """
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
 from alembic import command
@@ -21,6 +23,8 @@ from sqlalchemy.pool import NullPool
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: How long a SQLite writer waits for another process's transaction before giving up.
 SQLITE_BUSY_TIMEOUT_S = 60
+#: How long one try for SQLite's writer lock waits (ms) before the next: see `begin_immediate`.
+BEGIN_POLL_MS = 2
 #: PostgreSQL advisory lock taken while migrating (any fixed number; "tocsin" in ASCII).
 MIGRATION_LOCK_KEY = 0x746F6373696E
 
@@ -53,7 +57,34 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection):  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        begin_immediate(connection.connection.dbapi_connection)
+
+
+def begin_immediate(dbapi_connection: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting for the writer lock in steps of about a millisecond.
+
+    SQLite's own busy handler sleeps longer and longer between tries (up to 100 ms each), so a
+    process that commits and begins again at once (a dispatch writing 100,000 people chunk by
+    chunk) kept the lock for seconds while the others slept through every gap: the first messages
+    of a large alert waited behind the whole dispatch. Here the wait for the lock is a loop of
+    short tries (busy_timeout of BEGIN_POLL_MS), which lands in the gaps between another writer's
+    transactions; once in, the long busy_timeout applies again to everything else. The wait gives
+    up after SQLITE_BUSY_TIMEOUT_S, as before, with SQLite's own "database is locked".
+    """
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={BEGIN_POLL_MS}")
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+        while True:
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.close()
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
