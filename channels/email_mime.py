@@ -16,17 +16,22 @@ Content-Type). At 100,000 emails that is minutes of a core. `MimeWriter.render` 
   out as the package's generator lays them out, with a boundary made the same way.
 
 Anything else (a non-ASCII or quoted address, an over-long line, a Python without that encoder)
-renders None and the caller builds an `EmailMessage` as before. The bytes are only right for a
+renders None and the caller builds an `EmailMessage` as before; and a writer whose output differs
+from this Python's email package on a sample message (checked once, when it is made) renders
+nothing at all. The bytes are only right for a
 server that announced 8BITMIME, with ASCII envelope addresses: the caller checks both.
 tests/test_email_mime.py compares them with the email package's for random messages.
 """
 from __future__ import annotations
 
+import io
 import random
 import re
 import sys
 import time
 from email import contentmanager, policy
+from email.generator import BytesGenerator
+from email.message import EmailMessage
 from email.utils import formatdate
 
 #: The policy an `EmailMessage` is built with, and the one aiosmtplib flattens with (8BITMIME).
@@ -45,6 +50,13 @@ _NL = b"\r\n"
 _BOUNDARY_DIGITS = len(repr(sys.maxsize - 1))
 _SAMPLE_BOUNDARY = "=" * 15 + "0" * _BOUNDARY_DIGITS + "=="
 _CACHE_LIMIT = 512  # distinct repeated headers remembered (subjects, languages): a handful per alert
+
+
+def package_bytes(email: EmailMessage) -> bytes:
+    """What aiosmtplib's `flatten_message` writes for an `EmailMessage` to an 8BITMIME server."""
+    out = io.BytesIO()
+    BytesGenerator(out, policy=WIRE_POLICY).flatten(email)
+    return out.getvalue()
 
 
 def render_header(name: str, value: str) -> bytes:
@@ -71,7 +83,32 @@ class MimeWriter:
         self._multipart_type = render_header("Content-Type", f'multipart/alternative; boundary="{_SAMPLE_BOUNDARY}"')
         self._cache: dict[tuple[str, str], bytes] = {}
         self._date: tuple[int, bytes] = (-1, b"")
-        self.enabled = _encode_text is not None
+        self.enabled = _encode_text is not None and self._agrees_with_the_package(sender)
+
+    def _agrees_with_the_package(self, sender: str) -> bool:
+        """Whether this Python's email package still writes what `render` writes (checked once, on a
+        message with every kind of part): if not, everything goes through the package."""
+        self.enabled = True
+        sample = {"to": "a.b@example.org", "subject": "Évacuation — now", "message_id": "<1.ab@example.org>",
+                  "text": "Leave now.\nhttps://t.example/r/" + "x" * 80, "html": "<p>Évacuez</p>", "language": "fr"}
+        try:
+            written = self.render(**sample)  # type: ignore[arg-type]
+            boundary = re.search(rb'boundary="([^"]+)"', written or b"")
+            if written is None or boundary is None:
+                return False
+            email = EmailMessage()
+            for name, value in (("From", sender), ("To", sample["to"]), ("Subject", sample["subject"]),
+                                ("Date", re.search(rb"^Date: (.*)\r$", written, re.MULTILINE).group(1).decode()),
+                                ("Message-ID", sample["message_id"]), ("Auto-Submitted", "auto-generated"),
+                                ("X-Auto-Response-Suppress", "All")):
+                email[name] = value
+            email.set_content(sample["text"])
+            email.add_alternative(sample["html"], subtype="html")
+            email.set_boundary(boundary.group(1).decode())
+            email["Content-Language"] = sample["language"]
+            return package_bytes(email) == written
+        except Exception:  # a changed private helper, a different layout: not ours to guess
+            return False
 
     def _repeated(self, name: str, value: str) -> bytes:
         key = (name, value)

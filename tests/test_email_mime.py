@@ -37,7 +37,7 @@ def package_bytes(rendered: bytes, to: str, subject: str, message_id: str, text:
     email["From"] = SENDER
     email["To"] = to
     email["Subject"] = subject
-    email["Date"] = re.search(rb"^Date: (.*)\r$", rendered, re.M).group(1).decode()
+    email["Date"] = re.search(rb"^Date: (.*)\r$", rendered, re.MULTILINE).group(1).decode()
     email["Message-ID"] = message_id
     email["Auto-Submitted"] = "auto-generated"
     email["X-Auto-Response-Suppress"] = "All"
@@ -117,6 +117,18 @@ async def test_the_adapter_sends_what_send_message_would(eight_bit: bool) -> Non
     assert receipt.outcome == Outcome.ACCEPTED
     (options, sent), (reference_options, expected) = recorder.received
     assert options == reference_options and ("BODY=8BITMIME" in options) == eight_bit  # SIZE too: same length
-    date = re.compile(rb"^Date: .*$", re.M)
+    date = re.compile(rb"^Date: .*$", re.MULTILINE)
     boundary = re.compile(rb"=+\d+==")
     assert boundary.sub(b"B", date.sub(b"D", sent)) == boundary.sub(b"B", date.sub(b"D", expected))
+
+
+def test_a_writer_that_disagrees_with_the_email_package_steps_aside(monkeypatch) -> None:
+    """Another Python whose email package writes otherwise: everything goes through the package."""
+    import channels.email_mime as email_mime
+
+    assert MimeWriter(SENDER).enabled
+    monkeypatch.setattr(email_mime, "_encode_text", lambda text, *args: ("7bit", text))
+    writer = MimeWriter(SENDER)
+    assert not writer.enabled
+    assert writer.render(to="a@example.org", subject="S", message_id="<1.a@example.org>", text="T", html=None,
+                         language=None) is None
