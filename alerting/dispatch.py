@@ -109,6 +109,10 @@ def push_subscriptions_of(session: Session, recipient_ids: list[int]) -> dict[in
         .group_by(PushSubscription.recipient_id)).all())
 
 
+#: People in an alert's first send job: small, so the first messages leave while the rest is written.
+FIRST_BATCH = 100
+
+
 def dispatch_alert(sessions: sessionmaker[Session], enqueuer: Enqueuer, alert_id: int, *,
                    chunk_size: int, batch_size: int) -> int:
     """Resolve, record and enqueue an alert's messages; returns the number of people reached.
@@ -124,7 +128,7 @@ def dispatch_alert(sessions: sessionmaker[Session], enqueuer: Enqueuer, alert_id
             return 0
         channels, urgent = list(alert.channels), is_urgent(alert)
         target = alert.target
-        first = targeting.first_ids(session, target, batch_size)
+        first = targeting.first_ids(session, target, min(batch_size, FIRST_BATCH))
 
     def record_and_enqueue(chunk: np.ndarray) -> None:
         with sessions.begin() as session:
@@ -143,7 +147,7 @@ def dispatch_alert(sessions: sessionmaker[Session], enqueuer: Enqueuer, alert_id
         ids = targeting.resolve(session, target)
     if first is not None:
         ids = np.setdiff1d(ids, first, assume_unique=True)  # whatever the target became meanwhile
-    start, size = 0, chunk_size if first is not None else min(chunk_size, batch_size)
+    start, size = 0, chunk_size if first is not None else min(chunk_size, batch_size, FIRST_BATCH)
     while start < len(ids):
         record_and_enqueue(ids[start:start + size])
         start, size = start + size, chunk_size

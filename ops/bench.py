@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", "--sizes", dest="n", help="recipient counts, comma-separated (default 10000,100000)")
     parser.add_argument("--quick", action="store_true", help="N = 10,000 only")
     parser.add_argument("--latency-ms", type=int, default=LATENCY_MS, help="sandbox API latency (default 100)")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes for the sms and channels scenarios (default: Tocsin's, TOCSIN_WORKERS)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a Tocsin setting for the sms and channels scenarios, without its TOCSIN_ prefix "
                              "(repeatable), e.g. --set BATCH_SIZE=500")
@@ -163,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     if any("=" not in item for item in args.set):
         parser.error("--set takes NAME=VALUE, e.g. --set BATCH_SIZE=500")
     extra = dict(item.split("=", 1) for item in args.set)
+    if args.workers is None:
+        from ops import defaults
+        args.workers = defaults.WORKERS
     scenarios = set(args.scenarios or SCENARIOS)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     runs = OUT / "runs" / stamp
