@@ -28,8 +28,9 @@ PERMANENT_ERROR_CODES = frozenset({21211, 21214, 21215, 21216, 21217})
 MACHINE_DETECTION = "DetectMessageEnd"
 
 
-#: The call progress events Twilio reports to the status callback.
-CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
+#: The call progress events Twilio reports to the status callback. Not `initiated`: it says what the
+#: API's answer already said (the call is queued) and cost a webhook per call for nothing.
+CALL_EVENTS = ["ringing", "answered", "completed"]
 
 
 class TwilioVoice:
