@@ -46,7 +46,9 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import functools
 import ipaddress
+import re
 import ssl
 import zlib
 from collections import deque
@@ -523,12 +525,20 @@ class Http1Client:
     async def request(self, method: str, url: str, headers: Mapping[str, str] | None = None,
                       body: bytes = b"") -> Http1Response:
         """Send `body` to a full http(s) URL with `headers`; see `Http1Pool.request`."""
-        parsed = URL(url)
-        if parsed.scheme not in _DEFAULT_PORTS or not parsed.raw_host or parsed.raw_user or parsed.raw_password:
-            raise ValueError(f"url must be an http:// or https:// URL without credentials, got {url!r}")
-        pool = self.pool(parsed.scheme, parsed.raw_host, parsed.port)
-        target = (parsed.raw_path or "/") + (f"?{parsed.raw_query_string}" if parsed.raw_query_string else "")
-        return await pool.request(method, target.encode("ascii"), header_lines(headers or {}), body)
+        pool, target = self._route(url)
+        return await pool.request(method, target, header_lines(headers or {}), body)
+
+    def _route(self, url: str) -> tuple[Http1Pool, bytes]:
+        """The pool and request target for `url`. Callback URLs differ only in a plain query
+        (`.../status?d=123`): the part before it is parsed once (`_split_base`) and the query,
+        when it holds only characters that need no quoting, is appended as it is; anything else
+        is parsed whole, by yarl, as before."""
+        base, _, query = url.partition("?")
+        if _PLAIN_QUERY.fullmatch(query) and "#" not in base:
+            scheme, host, port, path = _split_base(base)
+            return self.pool(scheme, host, port), (path + "?" + query if query else path).encode("ascii")
+        scheme, host, port, path = _split_base(url)
+        return self.pool(scheme, host, port), path.encode("ascii")
 
     async def post_form(self, url: str, body: bytes, headers: Mapping[str, str] | None = None) -> Http1Response:
         """POST an already encoded form (`a=1&b=2`) to a full URL; Content-Type is added unless given."""
@@ -543,6 +553,21 @@ class Http1Client:
         pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             await pool.aclose()
+
+
+#: A query string that yarl would send exactly as written (no quoting, no fragment).
+_PLAIN_QUERY = re.compile(r"(?:[A-Za-z0-9._~=&+-]|%[0-9A-F]{2})*")
+
+
+@functools.lru_cache(maxsize=256)
+def _split_base(url: str) -> tuple[str, str, int | None, str]:
+    """(scheme, host, port, target) of an http(s) URL, as yarl parses and quotes it; cached, since
+    a sender posts to the same few URLs over and over."""
+    parsed = URL(url)
+    if parsed.scheme not in _DEFAULT_PORTS or not parsed.raw_host or parsed.raw_user or parsed.raw_password:
+        raise ValueError(f"url must be an http:// or https:// URL without credentials, got {url!r}")
+    target = (parsed.raw_path or "/") + (f"?{parsed.raw_query_string}" if parsed.raw_query_string else "")
+    return parsed.scheme, parsed.raw_host, parsed.port, target
 
 
 def header_lines(headers: Mapping[str, str]) -> bytes:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -422,3 +424,22 @@ async def test_the_host_header_is_the_one_aiohttp_sends() -> None:
     assert Http1Pool("https", "API.Example.org.", 443).host_header == "api.example.org"
     assert Http1Pool("http", "::1", 8080).host_header == "[::1]:8080"
     assert Http1Pool("http", "127.0.0.1", 80).host_header == "127.0.0.1"
+
+
+@settings(max_examples=300, deadline=None)
+@given(path=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20),
+       query=st.text(alphabet=st.characters(codec="ascii"), max_size=30))
+def test_a_callback_url_goes_where_yarl_says(path: str, query: str) -> None:
+    """The cached route of a URL (base parsed once, a plain query appended) is yarl's, byte for byte."""
+    from yarl import URL
+    from channels.http1 import Http1Client
+    url = "http://127.0.0.1:8080/" + path.replace("?", "").replace("#", "") + "?" + query
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return
+    client = Http1Client()
+    pool, target = client._route(url)
+    expected = (parsed.raw_path or "/") + (f"?{parsed.raw_query_string}" if parsed.raw_query_string else "")
+    assert target == expected.encode("ascii")
+    assert pool is client.pool("http", "127.0.0.1", 8080)
