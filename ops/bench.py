@@ -13,7 +13,7 @@ Scenarios, each against a separate `tocsin sandbox` process answering every API 
 - loop, pool: the same N messages through the official twilio client in a plain loop, and in a
   thread pool of 32: run on a sample (LOOP_SAMPLE, POOL_SAMPLE) and extrapolated linearly to N,
   which the table says in its "measured on" column (ops/bench_baselines.py);
-- sms-0ms: Tocsin's SMS alert at 0 ms latency, no status callbacks: the sending path alone;
+- sms-0ms: Tocsin's SMS alert to the largest N at 0 ms latency, no status callbacks: the sending path alone;
 - ceiling: the requests per second the sandbox itself accepts at 0 ms from a minimal aiohttp client;
 - targeting, escalation: geofencing and an escalation step (ops/bench_targeting.py, bench_escalation.py).
 """
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                 done(_row("ceiling", measured["sent"], 0, measured["sent"], measured["first_s"], measured["seconds"],
                           None, client_peak_rss_mb=measured["peak_rss_mb"], errors=measured["errors"]))
     if "sms-0ms" in scenarios:
-        done(tocsin_row("sms-0ms", run_alert(sizes[0], latency_ms=0, workers=args.workers, root=runs / "sms-0ms",
+        done(tocsin_row("sms-0ms", run_alert(max(sizes), latency_ms=0, workers=args.workers, root=runs / "sms-0ms",
                                                  callbacks=False, settings=extra)))
     for n in sizes:
         if "channels" in scenarios:
