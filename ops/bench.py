@@ -14,7 +14,8 @@ Scenarios, each against a separate `tocsin sandbox` process answering every API 
   thread pool of 32: run on a sample (LOOP_SAMPLE, POOL_SAMPLE) and extrapolated linearly to N,
   which the table says in its "measured on" column (ops/bench_baselines.py);
 - sms-0ms: Tocsin's SMS alert to the largest N at 0 ms latency, no status callbacks: the sending path alone;
-- ceiling: the requests per second the sandbox itself accepts at 0 ms from a minimal aiohttp client;
+- ceiling: the requests per second the sandbox itself accepts at 0 ms from a minimal aiohttp client
+  (the median of CEILING_RUNS runs);
 - targeting, escalation: geofencing and an escalation step (ops/bench_targeting.py, bench_escalation.py).
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 OUT = Path("var/bench")
 SIZES = (10_000, 100_000)
@@ -38,6 +39,8 @@ LATENCY_MS = 100
 LOOP_SAMPLE = 300
 POOL_SAMPLE = 3_000
 CEILING_REQUESTS = 30_000
+#: The ceiling is measured this many times; the table shows the median (`ceiling_row`).
+CEILING_RUNS = 3
 SCENARIOS = ("sms", "channels", "loop", "pool", "sms-0ms", "ceiling", "targeting", "escalation")
 
 
@@ -66,6 +69,16 @@ def _row(scenario: str, n: int, latency_ms: int, measured_on: int, first_s: floa
             "time_to_first_message_s": None if first_s is None else round(first_s, 3),
             "total_s": round(total_s, 2), "messages_per_s": round(n / total_s, 1) if total_s else None,
             "peak_worker_rss_mb": worker_mb, **extra}
+
+
+def ceiling_row(runs: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The ceiling's row: the median of its runs by requests/s. One run of a few seconds moved by
+    a third from one `make bench` to the next (two processes sharing two cores); every run is kept."""
+    measured = sorted(runs, key=lambda m: m["sent"] / m["seconds"])
+    median = measured[len(measured) // 2]
+    return _row("ceiling", median["sent"], 0, median["sent"], median["first_s"], median["seconds"], None,
+                client_peak_rss_mb=median["peak_rss_mb"], errors=median["errors"],
+                runs_per_s=[round(m["sent"] / m["seconds"], 1) for m in measured])
 
 
 def tocsin_row(scenario: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -200,9 +213,8 @@ def main(argv: list[str] | None = None) -> int:
                         done(baseline_row(kind, n, args.latency_ms, measured))
             if "ceiling" in scenarios:
                 sandbox.configure(0)
-                measured = measure("ceiling", sandbox.twilio_base, args.ceiling_requests)
-                done(_row("ceiling", measured["sent"], 0, measured["sent"], measured["first_s"], measured["seconds"],
-                          None, client_peak_rss_mb=measured["peak_rss_mb"], errors=measured["errors"]))
+                done(ceiling_row(measure("ceiling", sandbox.twilio_base, args.ceiling_requests)
+                                 for _ in range(CEILING_RUNS)))
     if "sms-0ms" in scenarios:
         done(tocsin_row("sms-0ms", run_alert(max(sizes), latency_ms=0, workers=args.workers, root=runs / "sms-0ms",
                                                  callbacks=False, settings=extra)))

@@ -47,3 +47,10 @@ def test_bench_main_writes_one_json_per_run(tmp_path: Path, monkeypatch: pytest.
     assert report["machine"]["cores"] >= 1
     [row] = report["rows"]
     assert (row["scenario"], row["recipients"], row["measured_on"]) == ("loop", 20, 3)
+
+
+def test_the_ceiling_is_the_median_of_its_runs() -> None:
+    runs = [{"sent": 30_000, "seconds": s, "first_s": 0.1, "peak_rss_mb": 40, "errors": 0} for s in (3.0, 5.0, 4.0)]
+    row = bench.ceiling_row(runs)
+    assert row["total_s"] == 4.0 and row["messages_per_s"] == 7500.0
+    assert row["runs_per_s"] == [6000.0, 7500.0, 10000.0]
