@@ -443,3 +443,40 @@ def test_a_callback_url_goes_where_yarl_says(path: str, query: str) -> None:
     expected = (parsed.raw_path or "/") + (f"?{parsed.raw_query_string}" if parsed.raw_query_string else "")
     assert target == expected.encode("ascii")
     assert pool is client.pool("http", "127.0.0.1", 8080)
+
+
+async def test_the_pool_grows_only_when_requests_wait_for_a_connection() -> None:
+    """A provider answering at once is served by a few connections; one taking 50 ms gets as many
+    connections as requests in flight, up to the limit (every connection costs both ends CPU)."""
+    from channels.http1 import OPEN_AT_ONCE
+    connections = 0
+
+    class Answer(asyncio.Protocol):  # answers each request the moment it arrives
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            nonlocal connections
+            connections += 1
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            for _ in range(data.count(b"\r\n\r\n")):
+                self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")  # type: ignore[attr-defined]
+
+    server = await asyncio.get_running_loop().create_server(Answer, "127.0.0.1", 0)
+    pool = Http1Pool("http", "127.0.0.1", server.sockets[0].getsockname()[1], limit=200)
+    try:
+        for _ in range(3):
+            answers = await asyncio.gather(*(pool.request("POST", b"/%d" % i) for i in range(200)))
+            assert all(a.status == 200 and a.body == b"ok" for a in answers)
+    finally:
+        await pool.aclose()
+        server.close()
+    assert OPEN_AT_ONCE <= connections < 100
+    slow = RawServer(delay=0.05)
+    async with slow as port:
+        pool = Http1Pool("http", "127.0.0.1", port, limit=40)
+        try:
+            answers = await asyncio.gather(*(pool.request("POST", b"/%d" % i) for i in range(80)))
+            assert all(a.status == 200 for a in answers) and pool.open_connections == 40
+        finally:
+            await pool.aclose()
+    assert slow.connections == 40
