@@ -30,7 +30,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 from yarl import URL
 
-from channels.http1 import header_lines
+from channels.http1 import Http1Pool, header_lines
 from channels.twilio_http import RebasedAsyncTwilioHttpClient, rebase_twilio_url
 
 #: Where the official client sends Messages (`client.api.v2010`'s base URL).
@@ -121,14 +121,21 @@ class LeanMessages:
         if messaging_service_sid is not None:
             form += "&MessagingServiceSid=" + form_quote(messaging_service_sid)
         form += "&Body=" + form_quote(body)
-        response = await self._pool.request("POST", self._target, self._headers, form.encode())
-        status = response.status
-        if status < 200 or status >= 300:
-            raise Version.exception("POST", self._uri, Response(status, response.text(), CIMultiDict(response.headers)),
-                                    "Unable to create record")
-        raw = response.decoded_body()
-        payload = json.loads(raw) if raw else {}
-        if not isinstance(payload, dict):
-            raise TypeError(f"the provider answered a {type(payload).__name__}, not a resource")
-        code = payload.get("error_code")
-        return Created(payload.get("sid"), payload.get("status"), code if isinstance(code, int) else None)
+        return await post_create(self._pool, self._target, self._headers, form, self._uri)
+
+
+async def post_create(pool: Http1Pool, target: bytes, headers: bytes, form: str, uri: str) -> Created:
+    """POST a create form and read the resource's sid, status and error code, as the official
+    client would see them: a non-2xx answer raises `Version.exception(...)`, the exception the
+    official client raises; an answer that is no JSON object raises ValueError or TypeError."""
+    response = await pool.request("POST", target, headers, form.encode())
+    status = response.status
+    if status < 200 or status >= 300:
+        raise Version.exception("POST", uri, Response(status, response.text(), CIMultiDict(response.headers)),
+                                "Unable to create record")
+    raw = response.decoded_body()
+    payload = json.loads(raw) if raw else {}
+    if not isinstance(payload, dict):
+        raise TypeError(f"the provider answered a {type(payload).__name__}, not a resource")
+    code = payload.get("error_code")
+    return Created(payload.get("sid"), payload.get("status"), code if isinstance(code, int) else None)

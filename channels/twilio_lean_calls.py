@@ -11,17 +11,21 @@ the official client's own exception, an unreadable one `ValueError`/`TypeError`,
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
-from multidict import CIMultiDict
-from twilio.base.version import Version
-from twilio.http.response import Response
 from twilio.rest import Client
 from yarl import URL
 
 from channels.twilio_http import RebasedAsyncTwilioHttpClient, rebase_twilio_url
-from channels.twilio_lean import API_VERSION, TWILIO_API, Created, LeanMessages, _wire_headers, form_quote
+from channels.twilio_lean import (
+    API_VERSION,
+    TWILIO_API,
+    Created,
+    LeanMessages,
+    _wire_headers,
+    form_quote,
+    post_create,
+)
 
 
 class LeanCalls:
@@ -67,14 +71,4 @@ class LeanCalls:
         if machine_detection is not None:
             form += "&MachineDetection=" + form_quote(machine_detection)
         form += "&Url=" + form_quote(url)
-        response = await self._pool.request("POST", self._target, self._headers, form.encode())
-        status = response.status
-        if status < 200 or status >= 300:
-            raise Version.exception("POST", self._uri, Response(status, response.text(), CIMultiDict(response.headers)),
-                                    "Unable to create record")
-        raw = response.decoded_body()
-        payload = json.loads(raw) if raw else {}
-        if not isinstance(payload, dict):
-            raise TypeError(f"the provider answered a {type(payload).__name__}, not a resource")
-        code = payload.get("error_code")
-        return Created(payload.get("sid"), payload.get("status"), code if isinstance(code, int) else None)
+        return await post_create(self._pool, self._target, self._headers, form, self._uri)
