@@ -70,6 +70,12 @@ def _status_update(status: str) -> Update:
               DELIVERY_TIME_COLUMN[status]: now,
               # a report without a message id keeps the one already stored
               "provider_message_id": func.coalesce(sid, Delivery.provider_message_id)}
+    if DELIVERY_TIME_COLUMN[status] != "queued_at":
+        # A report of a later state says the provider had taken the message by then. Twilio sends
+        # no callback for the initial `queued`, and a `sent` can arrive before the worker records
+        # the API's answer (which then leaves a row already ahead alone): without this the row
+        # would never get its queued time, and provider health could not time it.
+        values["queued_at"] = func.coalesce(Delivery.queued_at, now)
     if status in ("undelivered", "failed"):
         values["error_code"] = bindparam("code")
     return (update(Delivery)
