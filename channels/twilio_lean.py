@@ -30,7 +30,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 from yarl import URL
 
-from channels.http1 import Http1Pool, header_lines
+from channels.http1 import header_lines
 from channels.twilio_http import RebasedAsyncTwilioHttpClient, rebase_twilio_url
 
 #: Where the official client sends Messages (`client.api.v2010`'s base URL).
@@ -73,24 +73,50 @@ def _wire_headers(headers: dict[str, str]) -> bytes:
     return header_lines(lines)
 
 
-class LeanMessages:
-    """`client.messages.create_async` for the common case: To, From or MessagingServiceSid, Body,
-    StatusCallback. Build it with `for_client`, which says None when the lean path does not apply."""
+class LeanCreate:
+    """What a lean `create` of one account resource (Messages, Calls) prepares once and posts with:
+    the official client's URL, its headers in its order and the pool of the client's session."""
+
+    #: The resource's name in its URL: `.../Accounts/{sid}/{RESOURCE}.json`.
+    RESOURCE = ""
 
     def __init__(self, client: Client, http: RebasedAsyncTwilioHttpClient) -> None:
         if client.username is None or client.password is None:
-            raise ValueError("LeanMessages needs a client with an account SID and auth token")
-        self._uri = f"{TWILIO_API}/{API_VERSION}/Accounts/{client.account_sid}/Messages.json"
+            raise ValueError(f"{type(self).__name__} needs a client with an account SID and auth token")
+        self._uri = f"{TWILIO_API}/{API_VERSION}/Accounts/{client.account_sid}/{self.RESOURCE}.json"
         url = URL(rebase_twilio_url(self._uri, http.api_base), encoded=True)
         self._pool = http.http1_pool(url)  # same origin, connection limit and timeout as the session
         self._target = url.raw_path_qs.encode("ascii")
-        # The same calls, in the same order, as the official client's create path: the message
-        # resource's two headers, then ClientBase.get_headers, then the http client's Basic auth;
-        # then what aiohttp adds on its own.
+        # The same calls, in the same order, as the official client's create path: the resource's
+        # two headers, then ClientBase.get_headers, then the http client's Basic auth; then what
+        # aiohttp adds on its own.
         headers = client.get_headers("POST", {"Content-Type": "application/x-www-form-urlencoded",
                                               "Accept": "application/json"})
         headers["Authorization"] = http._authorization(client.auth)
         self._headers = _wire_headers(headers)
+
+    async def _post(self, form: str) -> Created:
+        """POST a create form and read the resource's sid, status and error code, as the official
+        client would see them: a non-2xx answer raises `Version.exception(...)`, the exception the
+        official client raises; an answer that is no JSON object raises ValueError or TypeError."""
+        response = await self._pool.request("POST", self._target, self._headers, form.encode())
+        status = response.status
+        if status < 200 or status >= 300:
+            raise Version.exception("POST", self._uri, Response(status, response.text(), CIMultiDict(response.headers)),
+                                    "Unable to create record")
+        raw = response.decoded_body()
+        payload = json.loads(raw) if raw else {}
+        if not isinstance(payload, dict):
+            raise TypeError(f"the provider answered a {type(payload).__name__}, not a resource")
+        code = payload.get("error_code")
+        return Created(payload.get("sid"), payload.get("status"), code if isinstance(code, int) else None)
+
+
+class LeanMessages(LeanCreate):
+    """`client.messages.create_async` for the common case: To, From or MessagingServiceSid, Body,
+    StatusCallback. Build it with `for_client`, which says None when the lean path does not apply."""
+
+    RESOURCE = "Messages"
 
     @classmethod
     def for_client(cls, client: Client) -> LeanMessages | None:
@@ -121,21 +147,5 @@ class LeanMessages:
         if messaging_service_sid is not None:
             form += "&MessagingServiceSid=" + form_quote(messaging_service_sid)
         form += "&Body=" + form_quote(body)
-        return await post_create(self._pool, self._target, self._headers, form, self._uri)
+        return await self._post(form)
 
-
-async def post_create(pool: Http1Pool, target: bytes, headers: bytes, form: str, uri: str) -> Created:
-    """POST a create form and read the resource's sid, status and error code, as the official
-    client would see them: a non-2xx answer raises `Version.exception(...)`, the exception the
-    official client raises; an answer that is no JSON object raises ValueError or TypeError."""
-    response = await pool.request("POST", target, headers, form.encode())
-    status = response.status
-    if status < 200 or status >= 300:
-        raise Version.exception("POST", uri, Response(status, response.text(), CIMultiDict(response.headers)),
-                                "Unable to create record")
-    raw = response.decoded_body()
-    payload = json.loads(raw) if raw else {}
-    if not isinstance(payload, dict):
-        raise TypeError(f"the provider answered a {type(payload).__name__}, not a resource")
-    code = payload.get("error_code")
-    return Created(payload.get("sid"), payload.get("status"), code if isinstance(code, int) else None)

@@ -14,36 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from twilio.rest import Client
-from yarl import URL
 
-from channels.twilio_http import RebasedAsyncTwilioHttpClient, rebase_twilio_url
-from channels.twilio_lean import (
-    API_VERSION,
-    TWILIO_API,
-    Created,
-    LeanMessages,
-    _wire_headers,
-    form_quote,
-    post_create,
-)
+from channels.twilio_lean import Created, LeanCreate, LeanMessages, form_quote
 
 
-class LeanCalls:
+class LeanCalls(LeanCreate):
     """`client.calls.create_async` for what Tocsin asks: To, From, Url, Method, the status callback
     with its method and events, MachineDetection. Build it with `for_client`."""
 
-    def __init__(self, client: Client, http: RebasedAsyncTwilioHttpClient) -> None:
-        if client.username is None or client.password is None:
-            raise ValueError("LeanCalls needs a client with an account SID and auth token")
-        self._uri = f"{TWILIO_API}/{API_VERSION}/Accounts/{client.account_sid}/Calls.json"
-        url = URL(rebase_twilio_url(self._uri, http.api_base), encoded=True)
-        self._pool = http.http1_pool(url)
-        self._target = url.raw_path_qs.encode("ascii")
-        # The official create path's headers, in its order (see LeanMessages.__init__).
-        headers = client.get_headers("POST", {"Content-Type": "application/x-www-form-urlencoded",
-                                              "Accept": "application/json"})
-        headers["Authorization"] = http._authorization(client.auth)
-        self._headers = _wire_headers(headers)
+    RESOURCE = "Calls"
 
     @classmethod
     def for_client(cls, client: Client) -> LeanCalls | None:
@@ -71,4 +50,4 @@ class LeanCalls:
         if machine_detection is not None:
             form += "&MachineDetection=" + form_quote(machine_detection)
         form += "&Url=" + form_quote(url)
-        return await post_create(self._pool, self._target, self._headers, form, self._uri)
+        return await self._post(form)
