@@ -26,7 +26,8 @@ caller's to judge (an emergency message must not go out twice behind its back); 
 connection already known closed is skipped before writing. No redirects, no cookies, no proxies, no
 `Expect: 100-continue`, no HEAD (llhttp would wait for a body that never comes).
 
-Errors, all raised from `Http1Pool.request` and `Http1Client.post_form`::
+Errors, all raised from `Http1Pool.request` (and `channels.http1_client.Http1Client`, which posts
+to full URLs through pools by origin)::
 
     OSError
      ├── ConnectionError
@@ -45,17 +46,20 @@ Errors, all raised from `Http1Pool.request` and `Http1Client.post_form`::
 from __future__ import annotations
 
 import asyncio
-import codecs
-import functools
 import ipaddress
-import re
 import ssl
-import zlib
 from collections import deque
-from collections.abc import Mapping
 
 import httptools
-from yarl import URL
+
+from channels.http1_response import (
+    BadResponse,
+    Http1Response,
+    PoolClosed,
+    ServerDisconnected,
+)
+
+__all__ = ["BadResponse", "Http1Pool", "Http1Response", "PoolClosed", "ServerDisconnected"]
 
 #: Default limits: an answer above this many bytes is refused rather than buffered (a provider's JSON
 #: answer is a few kB); connect and whole-request timeouts in seconds.
@@ -67,83 +71,6 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 #: Methods after which aiohttp sends no `Content-Length: 0` for an empty body (mirrored for identical bytes).
 _NO_EMPTY_LENGTH = frozenset({"GET", "OPTIONS", "TRACE"})
 _BAD_HEADER_CHARS = frozenset("\r\n\0")
-
-
-class ServerDisconnected(ConnectionError):
-    """The peer closed or reset the connection before the whole answer arrived."""
-
-
-class PoolClosed(ConnectionError):
-    """The pool was closed before or while the request ran."""
-
-
-class BadResponse(ValueError):
-    """The peer's answer is not a well-formed HTTP/1.x response (or is larger than allowed)."""
-
-
-class Http1Response:
-    """A complete answer: status, headers as received (lower-case names, latin-1 text), raw body."""
-
-    __slots__ = ("body", "headers", "status")
-
-    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        """The first value of header `name` (any case), or `default`."""
-        name = name.lower()
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return default
-
-    def decoded_body(self) -> bytes:
-        """The body with its Content-Encoding (gzip, deflate, br, zstd) undone; raises BadResponse."""
-        return decode_content(self.header("content-encoding"), self.body)
-
-    def text(self) -> str:
-        """The decoded body as text, in the charset of its Content-Type (utf-8 if none or unknown)."""
-        charset = "utf-8"
-        for param in (self.header("content-type") or "").split(";")[1:]:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "charset" and value.strip().strip('"'):
-                charset = value.strip().strip('"')
-        try:
-            codecs.lookup(charset)
-        except LookupError:
-            charset = "utf-8"
-        return self.decoded_body().decode(charset, "replace")
-
-    def __repr__(self) -> str:
-        return f"<Http1Response {self.status}, {len(self.body)} bytes>"
-
-
-def decode_content(encoding: str | None, body: bytes) -> bytes:
-    """Undo a Content-Encoding, as aiohttp does for the encodings it advertises."""
-    coding = (encoding or "").strip().lower()
-    if coding in ("", "identity"):
-        return body
-    try:
-        if coding in ("gzip", "x-gzip"):
-            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
-        if coding == "deflate":
-            try:
-                return zlib.decompress(body)                  # zlib-wrapped, as the RFC says
-            except zlib.error:
-                return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, as some servers send
-        if coding in ("br", "zstd"):
-            from aiohttp import (
-                compression_utils as cu,  # only aiohttp knows which library it found
-            )
-            if coding == "br" and cu.HAS_BROTLI:
-                return cu.BrotliDecompressor().decompress_sync(body)
-            if coding == "zstd" and cu.HAS_ZSTD:
-                return cu.ZSTDDecompressor().decompress_sync(body)
-    except Exception as exc:  # zlib.error, brotli.error...: a body that does not match its encoding
-        raise BadResponse(f"the body is not valid {coding}: {exc}") from exc
-    raise BadResponse(f"unsupported Content-Encoding {encoding!r}")
 
 
 class _Connection(asyncio.Protocol):
@@ -513,93 +440,3 @@ def _is_ipv6(host: str) -> bool:
         return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address)
     except ValueError:
         return False
-
-
-class Http1Client:
-    """Pools by origin, for callers that post to full URLs (status callbacks, webhooks).
-
-        client = Http1Client(limit_per_origin=50)
-        answer = await client.post_form("https://example.org/hook?d=1", b"a=1&b=2")
-        await client.aclose()
-    """
-
-    def __init__(self, *, limit_per_origin: int = 100, connect_timeout: float = CONNECT_TIMEOUT,
-                 timeout: float = TIMEOUT, ssl_context: ssl.SSLContext | None = None, max_body: int = MAX_BODY) -> None:
-        self._options = {"limit": limit_per_origin, "connect_timeout": connect_timeout, "timeout": timeout,
-                         "max_body": max_body}
-        self._ssl_context = ssl_context
-        self._pools: dict[tuple[str, str, int], Http1Pool] = {}
-        self._closed = False
-
-    def pool(self, scheme: str, host: str, port: int | None = None) -> Http1Pool:
-        """The pool for one origin, made on first use."""
-        if self._closed:
-            raise PoolClosed("the client is closed")
-        key = (scheme, host.lower(), port or _DEFAULT_PORTS.get(scheme, 0))
-        pool = self._pools.get(key)
-        if pool is None:
-            if scheme == "https" and self._ssl_context is None:
-                self._ssl_context = ssl.create_default_context()  # loading CA certificates costs ms: once
-            pool = Http1Pool(scheme, host, port, ssl_context=self._ssl_context, **self._options)
-            self._pools[key] = pool
-        return pool
-
-    async def request(self, method: str, url: str, headers: Mapping[str, str] | None = None,
-                      body: bytes = b"") -> Http1Response:
-        """Send `body` to a full http(s) URL with `headers`; see `Http1Pool.request`."""
-        pool, target = self._route(url)
-        return await pool.request(method, target, header_lines(headers or {}), body)
-
-    def _route(self, url: str) -> tuple[Http1Pool, bytes]:
-        """The pool and request target for `url`. Callback URLs differ only in a plain query
-        (`.../status?d=123`): the part before it is parsed once (`_split_base`) and the query,
-        when it holds only characters that need no quoting, is appended as it is; anything else
-        is parsed whole, by yarl, as before."""
-        base, _, query = url.partition("?")
-        if _PLAIN_QUERY.fullmatch(query) and "#" not in base:
-            scheme, host, port, path = _split_base(base)
-            return self.pool(scheme, host, port), (path + "?" + query if query else path).encode("ascii")
-        scheme, host, port, path = _split_base(url)
-        return self.pool(scheme, host, port), path.encode("ascii")
-
-    async def post_form(self, url: str, body: bytes, headers: Mapping[str, str] | None = None) -> Http1Response:
-        """POST an already encoded form (`a=1&b=2`) to a full URL; Content-Type is added unless given."""
-        fields = dict(headers or {})
-        if not any(name.lower() == "content-type" for name in fields):
-            fields["Content-Type"] = "application/x-www-form-urlencoded"
-        return await self.request("POST", url, fields, body)
-
-    async def aclose(self) -> None:
-        """Close every pool."""
-        self._closed = True
-        pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            await pool.aclose()
-
-
-#: A query string that yarl would send exactly as written (no quoting, no fragment).
-_PLAIN_QUERY = re.compile(r"(?:[A-Za-z0-9._~=&+-]|%[0-9A-F]{2})*")
-
-
-@functools.lru_cache(maxsize=256)
-def _split_base(url: str) -> tuple[str, str, int | None, str]:
-    """(scheme, host, port, target) of an http(s) URL, as yarl parses and quotes it; cached, since
-    a sender posts to the same few URLs over and over."""
-    parsed = URL(url)
-    if parsed.scheme not in _DEFAULT_PORTS or not parsed.raw_host or parsed.raw_user or parsed.raw_password:
-        raise ValueError(f"url must be an http:// or https:// URL without credentials, got {url!r}")
-    target = (parsed.raw_path or "/") + (f"?{parsed.raw_query_string}" if parsed.raw_query_string else "")
-    return parsed.scheme, parsed.raw_host, parsed.port, target
-
-
-def header_lines(headers: Mapping[str, str]) -> bytes:
-    """`Name: value\\r\\n` lines for `Http1Pool.request`; refuses names and values that would split a line."""
-    lines = []
-    for name, value in headers.items():
-        if not name or ":" in name or " " in name or _BAD_HEADER_CHARS.intersection(name) \
-                or _BAD_HEADER_CHARS.intersection(value):
-            raise ValueError(f"header {name!r} has a character that cannot go in an HTTP header")
-        if name.lower() in ("host", "content-length", "transfer-encoding"):
-            raise ValueError(f"header {name!r} is set by the client itself")
-        lines.append(f"{name}: {value}\r\n".encode("latin-1"))
-    return b"".join(lines)

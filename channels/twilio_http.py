@@ -26,7 +26,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from yarl import URL
 
-from channels.http1 import CONNECT_TIMEOUT, Http1Client, Http1Pool
+from channels.http1 import CONNECT_TIMEOUT, Http1Pool
+from channels.http1_client import Http1Client
 
 _logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 from yarl import URL
 
-from channels.http1 import header_lines
+from channels.http1_client import header_lines
 from channels.twilio_http import RebasedAsyncTwilioHttpClient, rebase_twilio_url
 
 #: Where the official client sends Messages (`client.api.v2010`'s base URL).

@@ -15,7 +15,7 @@ callbacks of a message stay in order while a long delay does not stall the
 others. Callback failures are counted in `SandboxState.callbacks` and never
 raised: a refused connection is the app's problem, not the sandbox's.
 
-Requests go out through `channels.http1.Http1Client` (keep-alive connections,
+Requests go out through `channels.http1_client.Http1Client` (keep-alive connections,
 prepared bytes) with the form body built directly, not through aiohttp's client:
 the sandbox shares the machine with the app it measures, and aiohttp's request
 machinery cost more CPU per callback than the rest of the sandbox's work on it.
@@ -37,7 +37,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote_plus
 
-from channels.http1 import Http1Client
+from channels.http1_client import Http1Client
 from channels.twilio_signature import SIGNATURE_HEADER
 from channels.twilio_signature import sign as _sign
 
