@@ -49,9 +49,11 @@ import asyncio
 import ipaddress
 import ssl
 from collections import deque
+from time import perf_counter
 
 import httptools
 
+from channels.http1_sizing import PoolSizer
 from channels.http1_response import (
     BadResponse,
     Http1Response,
@@ -192,7 +194,10 @@ class _Connection(asyncio.Protocol):
         self.deadline = deadline
         self._waiter = waiter = self._loop.create_future()
         self._transport.write(data)
-        return await waiter
+        sent_at = perf_counter()
+        response = await waiter
+        self._pool._answered(sent_at)
+        return response
 
 
 #: A pool opens up to this many connections at once; beyond, a request first waits GROW_AFTER_S for
@@ -204,6 +209,7 @@ class _Connection(asyncio.Protocol):
 #: 20 ms of waiting, 24.1 s and 5,903 msg/s (after 5 ms: 26.7 s, 5,320; after 50 ms: 25.1 s, 5,296).
 OPEN_AT_ONCE = 4
 GROW_AFTER_S = 0.02
+#: ...and only up to what the provider's pace makes worth having (channels/http1_sizing.py).
 
 
 class Http1Pool:
@@ -241,10 +247,14 @@ class Http1Pool:
         self._idle: deque[_Connection] = deque()
         self._busy: set[_Connection] = set()
         self._open = 0  # connections open or being opened, plus slots handed to waiters
-        self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
+        #: Requests waiting for a connection, first come first served: (future, deadline, since).
+        #: A done future (served, timed out or cancelled) is skipped and dropped when met.
+        self._waiters: deque[tuple[asyncio.Future[_Connection | None], float, float]] = deque()
+        self._growth_check: asyncio.TimerHandle | None = None
         self._closing = False
         self._sweep: asyncio.TimerHandle | None = None
         self._tick = min(1.0, timeout / 10)  # how late a timeout may fire
+        self.sizer = PoolSizer(floor=min(limit, OPEN_AT_ONCE))
 
     @property
     def open_connections(self) -> int:
@@ -268,9 +278,8 @@ class Http1Pool:
         data = head + b"\r\n" + body
         deadline = asyncio.get_running_loop().time() + self.timeout
         connection = self._take_idle()
-        if connection is None:  # wait for a slot, or connect: under asyncio's timeout
-            async with asyncio.timeout_at(deadline):
-                connection = await self._acquire()
+        if connection is None:  # wait for a connection (`_time_out` watches the deadline), or connect
+            connection = await self._acquire(deadline)
         if self._sweep is None:
             self._sweep = asyncio.get_running_loop().call_later(self._tick, self._time_out)
         try:
@@ -284,11 +293,12 @@ class Http1Pool:
     async def aclose(self) -> None:
         """Close every connection; requests waiting or running fail with PoolClosed."""
         self._closing = True
-        if self._sweep is not None:
-            self._sweep.cancel()
-            self._sweep = None
+        for timer in (self._sweep, self._growth_check):
+            if timer is not None:
+                timer.cancel()
+        self._sweep = self._growth_check = None
         while self._waiters:
-            waiter = self._waiters.popleft()
+            waiter, _, _ = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_exception(PoolClosed("the pool was closed"))
         connections = [*self._idle, *self._busy]
@@ -317,44 +327,48 @@ class Http1Pool:
             self._retire(connection)
         return None
 
-    async def _acquire(self) -> _Connection:
+    async def _acquire(self, deadline: float) -> _Connection:
+        """A connection for a request: an idle one, a new one within the sizer's floor, or the
+        next to come free (or a new one, once waiting GROW_AFTER_S shows it is needed: `_grow`).
+        Waiting costs a future and a place in line: no timer of its own (`_time_out`, `_grow`)."""
+        loop = asyncio.get_running_loop()
         while True:
             connection = self._take_idle()
             if connection is not None:
                 return connection
-            if self._open < min(self.limit, OPEN_AT_ONCE) and not self._waiters:
+            if self._open < min(self.limit, self.sizer.floor) and not self._waiters:
                 self._open += 1
-                return await self._connect()
-            loop = asyncio.get_running_loop()
+                return await self._connect(deadline)
             waiter: asyncio.Future[_Connection | None] = loop.create_future()
-            self._waiters.append(waiter)
-            if self._open < self.limit:  # no connection free soon: open one (`_grow`)
-                loop.call_later(GROW_AFTER_S, self._grow, waiter)
+            self._waiters.append((waiter, deadline, loop.time()))
+            if self._sweep is None:
+                self._sweep = loop.call_later(self._tick, self._time_out)
+            if self._growth_check is None and self._open < self.limit:
+                self._growth_check = loop.call_later(GROW_AFTER_S, self._grow)
             try:
                 connection = await waiter
             except asyncio.CancelledError:
                 if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                     self._hand_back(waiter.result())  # served while being cancelled: pass it on
-                elif waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                raise
+                raise  # a cancelled waiter is skipped where the line is served
             if connection is None:  # a slot was freed for us: open a connection in it
-                return await self._connect()
+                return await self._connect(deadline)
             if connection.reusable:
                 return connection
             # Closed by the peer after it was handed to us, before we wrote a byte: its slot is ours.
             self._busy.discard(connection)
             connection.close()
             connection.retired = True
-            return await self._connect()
+            return await self._connect(deadline)
 
-    async def _connect(self) -> _Connection:
-        """Open a connection in a slot already counted in `_open`; frees the slot if that fails."""
+    async def _connect(self, deadline: float) -> _Connection:
+        """Open a connection in a slot already counted in `_open`; frees the slot if that fails.
+        Within the connect timeout and the request's deadline, whichever comes first."""
         if self._closing:
             self._free_slot()
             raise PoolClosed("the pool is closed")
         try:
-            async with asyncio.timeout(self.connect_timeout):
+            async with asyncio.timeout_at(min(deadline, asyncio.get_running_loop().time() + self.connect_timeout)):
                 _, connection = await asyncio.get_running_loop().create_connection(
                     lambda: _Connection(self), self.host, self.port, ssl=self._ssl,
                     server_hostname=self.host if self._ssl is not None else None)
@@ -369,7 +383,8 @@ class Http1Pool:
         return connection
 
     def _time_out(self) -> None:
-        """Fail the requests past their deadline; runs every `_tick` while any connection is busy.
+        """Fail the requests past their deadline, running or waiting for a connection; runs every
+        `_tick` while any connection is busy or any request waits.
 
         One timer per pool instead of one per request: with `asyncio.timeout` around each request
         (a timer armed and cancelled, a context manager, cancelled handles left in the loop's heap)
@@ -379,8 +394,13 @@ class Http1Pool:
         for connection in list(self._busy):
             if connection._waiter is not None and connection.deadline <= now:
                 connection._fail(TimeoutError(f"no complete answer within {self.timeout} s"))
+        waiters = self._waiters
+        while waiters and (waiters[0][0].done() or waiters[0][1] <= now):  # deadlines come in order
+            waiter, _, _ = waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(TimeoutError(f"no connection came free within {self.timeout} s"))
         self._sweep = None
-        if self._busy and not self._closing:
+        if (self._busy or self._waiters) and not self._closing:
             self._sweep = asyncio.get_running_loop().call_later(self._tick, self._time_out)
 
     def _release(self, connection: _Connection) -> None:
@@ -390,7 +410,7 @@ class Http1Pool:
             self._retire(connection)
             return
         while self._waiters:
-            waiter = self._waiters.popleft()
+            waiter, _, _ = self._waiters.popleft()
             if not waiter.done():
                 self._busy.add(connection)
                 waiter.set_result(connection)
@@ -411,17 +431,34 @@ class Http1Pool:
             connection.retired = True
             self._free_slot()
 
-    def _grow(self, waiter: asyncio.Future[_Connection | None]) -> None:
-        """A request has waited GROW_AFTER_S for a connection to come free: give it a new slot."""
-        if waiter.done() or self._closing or self._open >= self.limit or waiter not in self._waiters:
+    def _answered(self, sent_at: float) -> None:
+        """An answer came: tell the sizer (how many connections the provider's pace makes worth having)."""
+        now = perf_counter()
+        self.sizer.answered(now - sent_at, now)
+
+    def _grow(self) -> None:
+        """Runs every GROW_AFTER_S while requests wait: the requests that have waited that long get
+        new connections, oldest first, as far as the sizer finds them worth having. The others wait
+        for a connection to come free."""
+        self._growth_check = None
+        if self._closing:
             return
-        self._waiters.remove(waiter)
-        self._open += 1
-        waiter.set_result(None)  # `_acquire` opens a connection in the slot
+        loop = asyncio.get_running_loop()
+        waited_since = loop.time() - GROW_AFTER_S
+        waiters = self._waiters
+        room = min(self.limit, self.sizer.worth) - self._open
+        while waiters and (waiters[0][0].done() or (room > 0 and waiters[0][2] <= waited_since)):
+            waiter, _, _ = waiters.popleft()
+            if not waiter.done():
+                self._open += 1
+                room -= 1
+                waiter.set_result(None)  # `_acquire` opens a connection in the slot
+        if waiters and self._open < self.limit:
+            self._growth_check = loop.call_later(GROW_AFTER_S, self._grow)
 
     def _free_slot(self) -> None:
         while self._waiters:
-            waiter = self._waiters.popleft()
+            waiter, _, _ = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)  # the slot passes to the first waiter: `_open` is unchanged
                 return

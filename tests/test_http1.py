@@ -310,8 +310,9 @@ async def test_the_host_header_is_the_one_aiohttp_sends() -> None:
 
 
 async def test_the_pool_grows_only_when_requests_wait_for_a_connection() -> None:
-    """A provider answering at once is served by a few connections; one taking 50 ms gets as many
-    connections as requests in flight, up to the limit (every connection costs both ends CPU)."""
+    """A provider answering at once is served by a few connections; one taking 50 ms gets, within
+    a few round trips, as many connections as requests in flight, up to the limit (every
+    connection costs both ends CPU: channels/http1_sizing.py)."""
     from channels.http1 import OPEN_AT_ONCE
     connections = 0
 
@@ -328,19 +329,21 @@ async def test_the_pool_grows_only_when_requests_wait_for_a_connection() -> None
     server = await asyncio.get_running_loop().create_server(Answer, "127.0.0.1", 0)
     pool = Http1Pool("http", "127.0.0.1", server.sockets[0].getsockname()[1], limit=200)
     try:
-        for _ in range(3):
+        for _ in range(5):
             answers = await asyncio.gather(*(pool.request("POST", b"/%d" % i) for i in range(200)))
             assert all(a.status == 200 and a.body == b"ok" for a in answers)
     finally:
         await pool.aclose()
         server.close()
-    assert OPEN_AT_ONCE <= connections < 100
+    assert OPEN_AT_ONCE <= connections <= 2 * OPEN_AT_ONCE
     slow = RawServer(delay=0.05)
     async with slow as port:
         pool = Http1Pool("http", "127.0.0.1", port, limit=40)
         try:
-            answers = await asyncio.gather(*(pool.request("POST", b"/%d" % i) for i in range(80)))
-            assert all(a.status == 200 for a in answers) and pool.open_connections == 40
+            for _ in range(5):
+                answers = await asyncio.gather(*(pool.request("POST", b"/%d" % i) for i in range(80)))
+                assert all(a.status == 200 for a in answers)
+            assert pool.open_connections == 40
         finally:
             await pool.aclose()
     assert slow.connections == 40
