@@ -24,7 +24,7 @@ from alerting import consent
 from alerting.alerts import get_alert
 from alerting.errors import Conflict, ValidationError
 from alerting.models import Alert, AlertRecipient, Delivery, OptOut, PushSubscription, utcnow
-from alerting.sql import insert_ignoring_duplicates, serialize
+from alerting.sql import insert_columns_ignoring_duplicates, insert_ignoring_duplicates, serialize
 from alerting.statuses import OPEN_ALERT_STATUSES, AlertStatus, Channel, DeliveryStatus
 from alerting.targeting import TargetRow
 
@@ -181,18 +181,22 @@ def write_pending(session: Session, alert_id: int, channel: str, rows: Sequence[
     # Self-subscribed people are messaged only with their consent on this channel (alerting/consent.py).
     opted_out |= consent.unconsented(session, channel, [(r.id, a) for r, a in addressed])
     now = utcnow()
-    insert_ignoring_duplicates(session, Delivery.__table__, [
-        {"alert_id": alert_id, "recipient_id": r.id, "channel": channel, "attempt": attempts.get(r.id, 0) + 1,
-         "address": a, "status": DeliveryStatus.PENDING, "status_rank": 0, "tries": 0, "created_at": now,
-         "updated_at": now}
-        for r, a in addressed if a not in opted_out])
+    insert_columns_ignoring_duplicates(
+        session, Delivery.__table__,
+        {"alert_id": alert_id, "channel": channel, "status": DeliveryStatus.PENDING.value, "status_rank": 0,
+         "tries": 0, "created_at": now, "updated_at": now},
+        ("recipient_id", "attempt", "address"),
+        [(r.id, attempts.get(r.id, 0) + 1, a) for r, a in addressed if a not in opted_out])
 
 
 def _record_chunk(session: Session, alert_id: int, channels: list[str], rows: list[TargetRow]) -> dict[str, list[int]]:
     carried = incidents.earlier_answers(session, alert_id, [r.id for r in rows])
+    # People who answered an earlier alert of the incident carry that answer (few rows, one by one);
+    # everyone else starts with none (one set-based statement; the carried rows are kept).
     insert_ignoring_duplicates(session, AlertRecipient.__table__, [
-        {"alert_id": alert_id, "recipient_id": r.id, "response": None, "response_rank": 0,
-         "first_response_at": None, "last_response_at": None, **carried.get(r.id, {})} for r in rows])
+        {"alert_id": alert_id, "recipient_id": rid, **answer} for rid, answer in carried.items()])
+    insert_columns_ignoring_duplicates(session, AlertRecipient.__table__, {"alert_id": alert_id, "response_rank": 0},
+                                       ("recipient_id",), [(r.id,) for r in rows])
     push = push_subscriptions_of(session, [r.id for r in rows]) if Channel.PUSH in channels else {}
     for channel in channels:
         write_pending(session, alert_id, channel, rows, push, attempts={})

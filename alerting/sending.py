@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Protocol, Sequence
 
-from sqlalchemy import bindparam, case, literal, select, update
+from sqlalchemy import Integer, String, Text, bindparam, case, literal, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,7 +31,7 @@ from alerting import dispatch, telemetry
 from alerting.compose import Claimed, compose
 from alerting.links import LinkSigner
 from alerting.models import Alert, Delivery, OptOut, PushSubscription, utcnow
-from alerting.sql import insert_ignoring_duplicates, lock_rows
+from alerting.sql import insert_ignoring_duplicates, lock_rows, rows_parameter
 from alerting.statuses import DELIVERY_RANK, AlertStatus, Channel, DeliveryStatus
 from channels.base import ChannelAdapter, Outbound, Outcome, Receipt
 
@@ -177,14 +177,17 @@ def record_receipts(session: Session, channel: str, receipts: list[Receipt], tri
     if accepted:
         # A status callback may already have moved the row further (it carries the delivery id):
         # the rank guard keeps the later state, and the provider and message id are stored either way.
-        # One statement per batch: every SET sees the row as it was, so the guard holds for all three.
+        # One statement per batch, the receipts joined as one parameter (UPDATE ... FROM): every SET
+        # sees the row as it was, so the guard holds for all three.
         behind = Delivery.status_rank < DELIVERY_RANK[DeliveryStatus.QUEUED]
-        conn.execute(update(Delivery).where(Delivery.id == bindparam("did")).values(
-            provider=bindparam("provider"), provider_message_id=bindparam("sid"), error_code=None,
-            error_message=None, route_note=bindparam("note"), updated_at=bindparam("now"),
+        receipt = rows_parameter(session, {"did": Integer(), "provider": String(), "sid": String(), "note": Text()},
+                                 [(p["did"], p["provider"], p["sid"], p["note"]) for p in accepted])
+        conn.execute(update(Delivery).where(Delivery.id == receipt.c.did).values(
+            provider=receipt.c.provider, provider_message_id=receipt.c.sid, error_code=None,
+            error_message=None, route_note=receipt.c.note, updated_at=now,
             status=case((behind, literal(DeliveryStatus.QUEUED.value)), else_=Delivery.status),
             status_rank=case((behind, literal(DELIVERY_RANK[DeliveryStatus.QUEUED])), else_=Delivery.status_rank),
-            queued_at=case((behind, bindparam("now")), else_=Delivery.queued_at)), accepted)
+            queued_at=case((behind, literal(now, Delivery.queued_at.type)), else_=Delivery.queued_at)))
     if retry:
         conn.execute(update(Delivery).where(Delivery.id == bindparam("did")).values(
             status=DeliveryStatus.PENDING, status_rank=0, provider=bindparam("provider"), route_note=bindparam("note"),
