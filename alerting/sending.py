@@ -79,22 +79,27 @@ def claim(session: Session, delivery_ids: Sequence[int]) -> list[Claimed]:
 
 async def send_concurrently(adapter: ChannelAdapter, messages: list[Outbound], concurrency: int) -> list[Receipt]:
     """Send with at most `concurrency` provider calls in flight; receipts in the messages' order.
-    Each call's time is recorded (alerting/telemetry.py) by channel and the provider that answered."""
-    async def timed(message: Outbound) -> Receipt:
-        started = time.perf_counter()
-        receipt = await adapter.send(message)
-        telemetry.send_latency(adapter.channel, receipt.provider, time.perf_counter() - started)
-        return receipt
+    Each call's time is recorded (alerting/telemetry.py) by channel and the provider that answered.
 
-    if len(messages) <= concurrency:  # the usual batch: no gate to pass per message
-        return await asyncio.gather(*(timed(m) for m in messages))
-    gate = asyncio.Semaphore(concurrency)
+    `concurrency` lanes each take the next message as soon as their last one is answered, rather
+    than a task per message behind a semaphore: a batch of 1,000 then costs 350 tasks, not 1,000
+    tasks and 650 waits on a semaphore (a twentieth of a worker's CPU per SMS at 0 ms latency)."""
+    receipts: list[Receipt | None] = [None] * len(messages)
+    queue = iter(enumerate(messages))
+    channel = adapter.channel
 
-    async def one(message: Outbound) -> Receipt:
-        async with gate:
-            return await timed(message)
+    async def lane() -> None:
+        for index, message in queue:
+            started = time.perf_counter()
+            receipt = receipts[index] = await adapter.send(message)
+            telemetry.send_latency(channel, receipt.provider, time.perf_counter() - started)
 
-    return await asyncio.gather(*(one(m) for m in messages))
+    lanes = min(concurrency, len(messages))
+    if lanes == 1:
+        await lane()
+    else:
+        await asyncio.gather(*(lane() for _ in range(lanes)))
+    return receipts  # type: ignore[return-value]  # every lane ran to the end: none is None
 
 
 def send_batch(sessions: sessionmaker[Session], sender: BatchSender, options: SendOptions, alert_id: int, channel: str, delivery_ids: Sequence[int]) -> dict[str, int]:
