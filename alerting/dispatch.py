@@ -233,12 +233,21 @@ def finish_if_done(session: Session, alert_id: int) -> bool:
     return True
 
 
+def pending_by_channel(session: Session, alert_id: int, untouched_since: datetime | None = None) -> dict[str, list[int]]:
+    """An alert's messages waiting to be sent, by channel, in id order; with `untouched_since`, only
+    those unchanged since then (what the sweep hands out again: alerting/sweep.py)."""
+    query = select(Delivery.channel, Delivery.id).where(
+        Delivery.alert_id == alert_id, Delivery.status == DeliveryStatus.PENDING,
+        Delivery.channel.in_([c.value for c in Channel]))
+    if untouched_since is not None:
+        query = query.where(Delivery.updated_at < untouched_since)
+    pending: dict[str, list[int]] = {}
+    for channel, delivery_id in session.connection().execute(query.order_by(Delivery.id)):
+        pending.setdefault(channel, []).append(delivery_id)
+    return pending
+
+
 def pending_batches(session: Session, alert_id: int, batch_size: int) -> dict[str, list[list[int]]]:
     """Every message of an alert still waiting to be sent, as batches: what a reconciler re-enqueues."""
-    pending: dict[str, list[int]] = {}
-    for channel, delivery_id in session.connection().execute(
-            select(Delivery.channel, Delivery.id).where(Delivery.alert_id == alert_id,
-                                                        Delivery.status == DeliveryStatus.PENDING)
-            .order_by(Delivery.id)):
-        pending.setdefault(channel, []).append(delivery_id)
+    pending = pending_by_channel(session, alert_id)
     return {c: [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)] for c, ids in pending.items()}

@@ -76,13 +76,7 @@ def stale_pending(session: Session, older_than: timedelta) -> list[Waiting]:
     cutoff = utcnow() - older_than
     found: list[Waiting] = []
     for alert_id, urgent in sorted(_open_alerts(session).items()):
-        by_channel: dict[str, list[int]] = {}
-        for channel, delivery_id in session.execute(
-                select(Delivery.channel, Delivery.id).where(
-                    Delivery.alert_id == alert_id, Delivery.channel.in_([c.value for c in Channel]),
-                    Delivery.status == DeliveryStatus.PENDING, Delivery.updated_at < cutoff)
-                .order_by(Delivery.id)):
-            by_channel.setdefault(channel, []).append(delivery_id)
+        by_channel = dispatch.pending_by_channel(session, alert_id, untouched_since=cutoff)
         found.extend(Waiting(alert_id, channel, urgent, ids) for channel, ids in sorted(by_channel.items()))
     return found
 

@@ -13,8 +13,9 @@ end on uvloop, which the workers run) through this client: about 3.5x less. Of w
 pool's own share is ~6 µs (see `_time_out`); the rest is mostly the kernel's send/recv, the event
 loop and JSON.
 
-What it does: one pool per origin (scheme, host, port) with at most `limit` open connections
-(callers beyond that queue and are served first come, first served); keep-alive reuse; a
+What it does: one pool per origin (scheme, host, port) with at most `limit` open connections, and
+only as many as the provider's pace makes worth having (`channels/http1_sizing.py`): callers beyond
+that queue and are served first come, first served; keep-alive reuse; a
 `Connection: close` answer, an HTTP/1.0 answer or a peer that closed retires the connection; TLS with
 `ssl.create_default_context()` (certificate and host name checked, SNI sent) for https; a connect
 timeout and a whole-request timeout that covers waiting for a connection too (once a request is
