@@ -22,6 +22,22 @@ from ops.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: How often a worker's command listener (RQ's pub/sub thread: stop and kill commands) wakes up
+#: between messages. RQ waits 60 s; since redis-py 8.2 stopping the listener waits for it to wake,
+#: so every worker's shutdown took up to a minute (and each test's burst worker as long).
+COMMAND_POLL_S = 0.2
+
+
+class TocsinWorker(SimpleWorker):
+    """RQ's SimpleWorker with a command listener that stops within COMMAND_POLL_S."""
+
+    def subscribe(self) -> None:
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=COMMAND_POLL_S, daemon=True, exception_handler=self._pubsub_exception_handler)
+
 
 def run_worker(settings: Settings, *, burst: bool = False) -> bool:
     """Work the queues in strict priority order (ops/queues.py: urgent first, bulk last). SimpleWorker:
@@ -36,7 +52,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> bool:
             runtime.sender.prepare(runtime.available_channels)  # ready before the first alert arrives
         except Exception:  # the first send job will meet (and report) the same trouble
             log.exception("could not prepare the channel adapters at start-up")
-        worker = SimpleWorker([queue(runtime.redis, n) for n in QUEUE_NAMES], connection=runtime.redis,
+        worker = TocsinWorker([queue(runtime.redis, n) for n in QUEUE_NAMES], connection=runtime.redis,
                               serializer=JSONSerializer)
         # DEFAULT: always the first non-empty queue in the order given (not round robin, not random).
         return worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level,

@@ -19,7 +19,6 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from aiohttp import web
 from redis import Redis
-from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
@@ -32,6 +31,7 @@ from ops.queues import QUEUE_NAMES, queue
 from ops.runtime import Runtime
 from ops.sandbox import SANDBOX_STATE, create_sandbox_app
 from ops.settings import SANDBOX_ACCOUNT_SID, SANDBOX_FROM_NUMBER, Settings
+from ops.worker import TocsinWorker
 
 SANDBOX_TOKEN = "sandbox-test-token"
 
@@ -149,8 +149,8 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     rt.close()
 
 
-class ThreadWorker(SimpleWorker):
-    """An RQ SimpleWorker that can run in a thread (no signal handlers, timer-based timeouts)."""
+class ThreadWorker(TocsinWorker):
+    """Tocsin's worker, able to run in a thread (no signal handlers, timer-based timeouts)."""
     death_penalty_class = TimerDeathPenalty
 
     def _install_signal_handlers(self) -> None:

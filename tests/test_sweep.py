@@ -7,7 +7,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from rq import SimpleWorker
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
@@ -21,6 +20,7 @@ from ops import jobs, status_queries, sweep
 from ops.queues import QUEUE_NAMES, URGENT, URGENT_SLOW, queue
 from ops.runtime import Runtime
 from ops.settings import SANDBOX_ACCOUNT_SID, Settings, SettingsError
+from ops.worker import TocsinWorker
 from tests.conftest import System, run_worker_burst
 from tests.helpers import people_csv, phone
 
@@ -258,7 +258,7 @@ def test_what_rq_still_holds_is_read_from_every_queue_and_registry(runtime: Runt
     urgent.enqueue("ops.jobs.resend_abandoned", 1, "sms", [4], utcnow().isoformat(), 10)
     urgent.enqueue("ops.jobs.dispatch_alert", 7)
     running = urgent.enqueue("ops.jobs.send_batch", 2, "sms", [5])
-    worker = SimpleWorker([urgent], connection=redis, serializer=JSONSerializer)
+    worker = TocsinWorker([urgent], connection=redis, serializer=JSONSerializer)
     urgent.remove(running.id)
     worker.prepare_execution(running)  # a worker is sending it now
     ended = urgent.enqueue("ops.jobs.send_batch", 3, "sms", [6])

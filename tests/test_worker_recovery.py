@@ -8,7 +8,6 @@ import subprocess
 import sys
 from datetime import timedelta
 
-from rq import SimpleWorker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import select, update
@@ -19,6 +18,7 @@ from alerting.statuses import DeliveryStatus
 from ops import jobs
 from ops.queues import QUEUE_NAMES, URGENT, queue
 from ops.recovery import recover_dead_workers
+from ops.worker import TocsinWorker
 from tests.conftest import System
 from tests.helpers import people_csv
 
@@ -51,7 +51,7 @@ async def test_a_dead_workers_send_job_is_handed_back_and_its_claims_sent_once(s
     q = queue(redis, URGENT)
     job = q.enqueue("ops.jobs.send_batch", alert_id, "sms", ids)
     # A worker took the job, claimed its rows, sent some; then it was killed.
-    worker = SimpleWorker([q], connection=redis, serializer=JSONSerializer)
+    worker = TocsinWorker([q], connection=redis, serializer=JSONSerializer)
     worker.pid = _dead_pid()
     worker.register_birth()
     q.remove(job.id)  # dequeued
