@@ -53,10 +53,12 @@ async def test_primary_down_every_sms_arrives_through_the_secondary_once(system:
     assert summary["deliveries"]["sms"]["delivered"] == 200
 
 
-@pytest.mark.settings(twilio_rate_limit=50.0)
+@pytest.mark.settings(twilio_rate_limit=40.0)
 async def test_a_rate_limit_holds_across_four_workers(system: System) -> None:
     # No status callbacks: the sandbox shares this test's event loop with Tocsin's webhooks, and
-    # callback traffic would delay (and bunch) the moment it records each arrival.
+    # callback traffic would delay (and bunch) the moment it records each arrival. For the same
+    # reason Tocsin is held to 40/s against the provider's 50: on a loaded CI machine a stall of
+    # this process once bunched 1.4 s of arrivals into one second (and 10 answers were 429).
     system.sandbox.configure({"callbacks": False, "accounts": {SANDBOX_ACCOUNT_SID: {"rate_limit_per_s": 50}}})
     alert_id = await _alert_to(system, 300)
     env = {**os.environ, **system.runtime.settings.to_env()}
@@ -73,7 +75,7 @@ async def test_a_rate_limit_holds_across_four_workers(system: System) -> None:
     assert len(times) == 300
     per_second = Counter(int(t) for t in times)
     assert max(per_second.values()) <= 50, per_second
-    assert times[-1] - times[0] >= 299 / 50, "and the limit was actually what spaced them"
+    assert times[-1] - times[0] >= 299 / 40, "and the limit was actually what spaced them"
 
 
 class Scripted:
