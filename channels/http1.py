@@ -208,9 +208,12 @@ class _Connection(asyncio.Protocol):
 #: Measured with `make bench` on 2 cores (three workers, 350 calls in flight each): opening at once
 #: up to the limit, 100,000 SMS took 26.9 s at 100 ms a call and 4,885 msg/s at 0 ms; growing after
 #: 20 ms of waiting, 24.1 s and 5,903 msg/s (after 5 ms: 26.7 s, 5,320; after 50 ms: 25.1 s, 5,296).
-OPEN_AT_ONCE = 4
+#: Then (stop 14) only up to what the provider's pace makes worth having (channels/http1_sizing.py),
+#: so a pool against a slow provider doubles per round trip from OPEN_AT_ONCE: 16 rather than 4 saves
+#: two round trips of that ramp (10,000 SMS at 100 ms: 4.08-4.13 -> 3.73-3.95 s) for a little CPU
+#: at 0 ms (the sandbox's 126-134 -> 143-148 µs a request with three workers).
+OPEN_AT_ONCE = 16
 GROW_AFTER_S = 0.02
-#: ...and only up to what the provider's pace makes worth having (channels/http1_sizing.py).
 
 
 class Http1Pool:
