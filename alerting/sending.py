@@ -82,8 +82,8 @@ async def send_concurrently(adapter: ChannelAdapter, messages: list[Outbound], c
     Each call's time is recorded (alerting/telemetry.py) by channel and the provider that answered.
 
     `concurrency` lanes each take the next message as soon as their last one is answered, rather
-    than a task per message behind a semaphore: a batch of 1,000 then costs 350 tasks, not 1,000
-    tasks and 650 waits on a semaphore (a twentieth of a worker's CPU per SMS at 0 ms latency)."""
+    than a task per message behind a semaphore: a batch of 1,000 at 350 in flight then costs 350
+    tasks, not 1,000 tasks and 650 waits on a semaphore (a twentieth of a worker's CPU per SMS at 0 ms latency)."""
     receipts: list[Receipt | None] = [None] * len(messages)
     queue = iter(enumerate(messages))
     channel = adapter.channel

@@ -15,12 +15,14 @@ WORKERS = 3
 #: 27 s at 1,000 with three workers). A killed job's duplicate window is at most this many messages.
 #: An alert's first job is smaller (alerting/dispatch.FIRST_BATCH) so its first messages leave at once.
 BATCH_SIZE = 1000
-#: Provider API calls in flight per worker (and its connections per provider). Providers answer in
-#: ~100 ms, so concurrency, not CPU, bounds throughput, but every connection costs both ends CPU:
-#: measured on 2 cores with three workers, 350 beat both 250 and 500 at 100 ms a call (27.5 s for
-#: 100,000 SMS) and at 0 ms (5,280 msg/s, against 4,190 at 500). Set it to your provider account's
-#: concurrency limit if that is lower (Twilio answers 429 beyond it).
-SEND_CONCURRENCY = 350
+#: Provider API calls in flight per worker at most. Providers answer in ~100 ms, so concurrency, not
+#: CPU, bounds throughput. When each call in flight held its own connection, 350 beat 250 and 500
+#: (every connection costs both ends CPU); since pools hold only the connections a provider's pace is
+#: worth (channels/http1_sizing.py), 500 beat 350 on 2 cores with three workers: 100,000 SMS at
+#: 100 ms in 25.8 s (27.6-30.0 s), at 0 ms 6,580 msg/s (5,300-5,980), 10,000 at 100 ms in 3.73 s
+#: (3.73-4.3 s). Set it to your provider account's concurrency limit if that is lower (Twilio
+#: answers 429 beyond it).
+SEND_CONCURRENCY = 500
 #: Recipients resolved and written per dispatch step: the first batch is enqueued after this many.
 RESOLVE_CHUNK = 2000
 #: Named in HELP replies and messages until the organisation configures its own.
