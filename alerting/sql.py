@@ -48,31 +48,29 @@ def insert_columns_ignoring_duplicates(session: Session, table: Table, same: dic
     if not values:
         return
     dialect = session.get_bind().dialect.name
-    shared = [bindparam(f"same_{name}", value, type_=table.c[name].type) for name, value in same.items()]
-    if dialect == "sqlite":
-        rows = func.json_each(bindparam("rows", json.dumps(values), type_=String)).table_valued("value")
-        each = [func.json_extract(rows.c.value, f"$[{i}]") for i in range(len(columns))]
-        # SQLite needs a WHERE clause between INSERT ... SELECT and ON CONFLICT (or it parses ON as a join's).
-        source = select(*shared, *each).select_from(rows).where(literal_column("1") == 1)
-        statement = sqlite.insert(table).from_select([*same, *columns], source).on_conflict_do_nothing()
-    elif dialect == "postgresql":
-        # Typed casts: a parameter in a SELECT list, or an array of NULLs, has no type of its own.
-        arrays = [cast(bindparam(f"rows_{name}", list(column), type_=ARRAY(table.c[name].type)),
-                       ARRAY(table.c[name].type)) for name, column in zip(columns, zip(*values))]
-        rows = func.unnest(*arrays).table_valued(*columns).render_derived()
-        source = select(*(cast(p, p.type) for p in shared), *(rows.c[name] for name in columns)).select_from(rows)
-        statement = postgresql.insert(table).from_select([*same, *columns], source).on_conflict_do_nothing()
-    else:
+    if dialect not in ("sqlite", "postgresql"):
         insert_ignoring_duplicates(session, table, [{**same, **dict(zip(columns, row))} for row in values])
         return
+    shared = [bindparam(f"same_{name}", value, type_=table.c[name].type) for name, value in same.items()]
+    rows = rows_parameter(session, {name: table.c[name].type for name in columns}, values)
+    if dialect == "postgresql":
+        # Typed casts: a parameter in a SELECT list has no type of its own.
+        source = select(*(cast(p, p.type) for p in shared), *rows.c).select_from(rows)
+        statement = postgresql.insert(table).from_select([*same, *columns], source).on_conflict_do_nothing()
+    else:
+        # SQLite needs a WHERE clause between INSERT ... SELECT and ON CONFLICT (or it parses ON as a join's).
+        source = select(*shared, *rows.c).select_from(rows).where(literal_column("1") == 1)
+        statement = sqlite.insert(table).from_select([*same, *columns], source).on_conflict_do_nothing()
     session.connection().execute(statement)
 
 
 def rows_parameter(session: Session, columns: dict[str, Any], values: Sequence[Sequence[Any]]) -> Any:
     """Many rows as ONE parameter, to join in a statement like a table: a FROM-able whose columns are
     `columns` (name: SQL type), from a JSON array (SQLite, json_each) or from arrays (PostgreSQL,
-    unnest). Values are plain: ints, strings, None. Used by UPDATE ... FROM for a batch's receipts."""
+    unnest). Values are plain: ints, strings, None. Used by UPDATE ... FROM for a batch's receipts
+    and by `insert_columns_ignoring_duplicates`."""
     if session.get_bind().dialect.name == "postgresql":
+        # Typed casts: an array of NULLs has no type of its own.
         arrays = [cast(bindparam(f"rows_{name}", list(column), type_=ARRAY(type_)), ARRAY(type_))
                   for (name, type_), column in zip(columns.items(), zip(*values))]
         return func.unnest(*arrays).table_valued(*columns).render_derived().alias("row_values")

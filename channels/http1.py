@@ -340,7 +340,7 @@ class Http1Pool:
             connection = self._take_idle()
             if connection is not None:
                 return connection
-            if self._open < min(self.limit, self.sizer.floor) and not self._waiters:
+            if self._open < self.sizer.floor and not self._waiters:  # the floor is within the limit
                 self._open += 1
                 return await self._connect(deadline)
             waiter: asyncio.Future[_Connection | None] = loop.create_future()
